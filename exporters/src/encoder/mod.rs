@@ -1,0 +1,558 @@
+//! The record encoder: one record, one JSON line, in contract key order, with redaction.
+//!
+//! No intermediate `serde_json::Value` is built: fields stream straight into the output
+//! buffer, and every key at every depth passes through the [`Redactor`].
+
+mod escape;
+mod redaction;
+mod serializer;
+pub(crate) mod timestamp;
+
+use std::fmt;
+use std::ops::Range;
+
+use opentelemetry::trace::{SpanId, TraceId};
+use serde::Serialize;
+
+pub use redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
+
+use crate::component::{is_normal, normalize_component};
+use crate::record::{Record, SpanStatus, Value};
+use escape::{escape_bytes_into, quoted_str_into, EscapingWriter};
+use serializer::JsonSerializer;
+use timestamp::{format_rfc3339_micros, unix_micros};
+
+/// Encodes [`Record`]s as lines of the record contract.
+///
+/// The encoder is immutable and cheap to share; the writer holds one and each calling thread
+/// encodes into its own reused buffer.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{Level, Record, RecordEncoder, Redactor, Value};
+///
+/// let encoder = RecordEncoder::new(Redactor::default(), "app");
+/// let fields = [("api_key", Value::Str("sk-live-123")), ("count", Value::U64(3))];
+/// let mut out = Vec::new();
+/// let component = encoder.encode(&Record::new(Level::INFO, "Ranking", "scored").data(&fields), &mut out);
+///
+/// let line = std::str::from_utf8(&out).unwrap();
+/// assert!(line.ends_with("}\n") && !line.contains("sk-live-123"));
+/// assert_eq!(&line[component], "ranking");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RecordEncoder {
+    redactor: Redactor,
+    default_component: String,
+}
+
+impl Default for RecordEncoder {
+    /// The default redaction list and `app` as the default component.
+    fn default() -> Self {
+        RecordEncoder::new(Redactor::default(), "app")
+    }
+}
+
+impl RecordEncoder {
+    /// An encoder with this redaction and this component for records that name none.
+    pub fn new(redactor: Redactor, default_component: &str) -> RecordEncoder {
+        RecordEncoder {
+            redactor,
+            default_component: normalize_component(default_component).into_owned(),
+        }
+    }
+
+    /// The redactor in use.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// The component used for records with an empty component.
+    pub fn default_component(&self) -> &str {
+        &self.default_component
+    }
+
+    /// Appends `record` to `out` as one `\n`-terminated JSON line and returns where the
+    /// (normalised) component name stands in `out`.
+    pub fn encode(&self, record: &Record<'_>, out: &mut Vec<u8>) -> Range<usize> {
+        out.reserve(256);
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        out.extend_from_slice(&format_rfc3339_micros(unix_micros(record.timestamp)));
+        out.extend_from_slice(b"\",\"level\":\"");
+        out.extend_from_slice(record.level.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"component\":\"");
+        let component_start = out.len();
+        if record.component.is_empty() {
+            out.extend_from_slice(self.default_component.as_bytes());
+        } else if is_normal(record.component) {
+            out.extend_from_slice(record.component.as_bytes());
+        } else {
+            out.extend_from_slice(normalize_component(record.component).as_bytes());
+        }
+        let component = component_start..out.len();
+        out.push(b'"');
+        opt_str(out, b",\"logger\":", record.logger);
+        opt_str(out, b",\"request_id\":", record.request_id);
+        opt_str(out, b",\"user_id\":", record.user_id);
+        opt_str(out, b",\"session_id\":", record.session_id);
+        if let Some(id) = record.trace_id.filter(|id| *id != TraceId::INVALID) {
+            out.extend_from_slice(b",\"trace_id\":");
+            hex_quoted(out, &id.to_bytes());
+        }
+        if let Some(id) = record.span_id.filter(|id| *id != SpanId::INVALID) {
+            out.extend_from_slice(b",\"span_id\":");
+            hex_quoted(out, &id.to_bytes());
+        }
+        out.extend_from_slice(b",\"message\":");
+        quoted_str_into(out, record.message);
+        if let Some(data) = record.data {
+            self.object(out, b",\"data\":", |w| data.write_fields(w));
+        }
+        if let Some(ctx) = record.context {
+            self.object(out, b",\"context\":", |w| {
+                if let Some(f) = ctx.function {
+                    w.str("function", f);
+                }
+                if let Some(f) = ctx.file {
+                    w.str("file", f);
+                }
+                if let Some(l) = ctx.line {
+                    w.u64("line", l.into());
+                }
+                if let Some(t) = ctx.thread {
+                    w.u64("thread", t);
+                }
+                if let Some(p) = ctx.process {
+                    w.u64("process", p.into());
+                }
+            });
+        }
+        if let Some(exc) = record.exception {
+            out.extend_from_slice(b",\"exception\":{\"type\":");
+            quoted_str_into(out, exc.kind);
+            out.extend_from_slice(b",\"message\":");
+            quoted_str_into(out, exc.message);
+            if let Some(tb) = exc.traceback {
+                out.extend_from_slice(b",\"traceback\":");
+                quoted_str_into(out, tb);
+            }
+            out.push(b'}');
+        }
+        if let Some(span) = record.span {
+            out.extend_from_slice(b",\"span\":{\"name\":");
+            quoted_str_into(out, span.name);
+            out.extend_from_slice(b",\"kind\":");
+            quoted_str_into(out, span.kind);
+            if let Some(parent) = span.parent_span_id.filter(|id| *id != SpanId::INVALID) {
+                out.extend_from_slice(b",\"parent_span_id\":");
+                hex_quoted(out, &parent.to_bytes());
+            }
+            out.extend_from_slice(b",\"start\":\"");
+            out.extend_from_slice(&format_rfc3339_micros(unix_micros(span.start)));
+            out.extend_from_slice(b"\",\"end\":\"");
+            out.extend_from_slice(&format_rfc3339_micros(unix_micros(span.end)));
+            out.extend_from_slice(b"\",\"duration_ms\":");
+            write_f64(out, span.duration_ms());
+            out.extend_from_slice(b",\"status\":");
+            match span.status {
+                SpanStatus::Unset => out.extend_from_slice(b"\"unset\""),
+                SpanStatus::Ok => out.extend_from_slice(b"\"ok\""),
+                SpanStatus::Error(msg) => {
+                    out.extend_from_slice(b"\"error\"");
+                    if !msg.is_empty() {
+                        out.extend_from_slice(b",\"status_message\":");
+                        quoted_str_into(out, msg);
+                    }
+                }
+            }
+            if let Some(attrs) = span.attributes {
+                self.object(out, b",\"attributes\":", |w| attrs.write_fields(w));
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}\n");
+        component
+    }
+
+    /// Writes `prefix{fields}`, or nothing when no field was written.
+    fn object(&self, out: &mut Vec<u8>, prefix: &[u8], f: impl FnOnce(&mut FieldWriter<'_>)) {
+        let mark = out.len();
+        out.extend_from_slice(prefix);
+        out.push(b'{');
+        let mut w = FieldWriter::new(out, &self.redactor);
+        f(&mut w);
+        if w.count == 0 {
+            out.truncate(mark);
+        } else {
+            out.push(b'}');
+        }
+    }
+}
+
+#[inline]
+fn opt_str(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
+    if let Some(v) = v {
+        out.extend_from_slice(key);
+        quoted_str_into(out, v);
+    }
+}
+
+fn hex_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 0xf) as usize]);
+    }
+    out.push(b'"');
+}
+
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+#[inline]
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+pub(crate) fn write_i128(out: &mut Vec<u8>, v: i128) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+pub(crate) fn write_u128(out: &mut Vec<u8>, v: u128) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Finite floats as the shortest round-tripping form; NaN and infinities as `null`.
+#[inline]
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Writes the fields of one JSON object; every key passes the redactor.
+///
+/// Handed to [`Fields::write_fields`](crate::Fields::write_fields). A key that the redactor
+/// matches is written with the value `"[REDACTED]"` and the value is never looked at.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{Fields, FieldWriter, Level, Record, RecordEncoder};
+///
+/// struct Login<'a> { user: &'a str, password: &'a str }
+/// impl Fields for Login<'_> {
+///     fn write_fields(&self, w: &mut FieldWriter<'_>) {
+///         w.str("user", self.user);
+///         w.str("password", self.password);
+///         w.object("limits", |w| { w.u64("per_minute", 10); });
+///     }
+/// }
+///
+/// let mut out = Vec::new();
+/// let login = Login { user: "ada", password: "hunter2" };
+/// RecordEncoder::default().encode(&Record::new(Level::INFO, "auth", "login").data(&login), &mut out);
+/// let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+/// assert_eq!(v["data"]["password"], "[REDACTED]");
+/// assert_eq!(v["data"]["limits"]["per_minute"], 10);
+/// ```
+pub struct FieldWriter<'b> {
+    out: &'b mut Vec<u8>,
+    redactor: &'b Redactor,
+    count: usize,
+}
+
+impl fmt::Debug for FieldWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldWriter")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'b> FieldWriter<'b> {
+    fn new(out: &'b mut Vec<u8>, redactor: &'b Redactor) -> FieldWriter<'b> {
+        FieldWriter {
+            out,
+            redactor,
+            count: 0,
+        }
+    }
+
+    /// Writes `,"key":` and returns true when the value should follow; for a redacted key it
+    /// writes the marker and returns false.
+    #[inline]
+    fn key(&mut self, key: &str) -> bool {
+        if self.count > 0 {
+            self.out.push(b',');
+        }
+        self.count += 1;
+        quoted_str_into(self.out, key);
+        self.out.push(b':');
+        if self.redactor.is_redacted(key) {
+            quoted_str_into(self.out, REDACTED);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// How many fields were written so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when no field was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// A string.
+    pub fn str(&mut self, key: &str, v: &str) {
+        if self.key(key) {
+            quoted_str_into(self.out, v);
+        }
+    }
+
+    /// Bytes as a string; invalid UTF-8 becomes U+FFFD.
+    pub fn bytes(&mut self, key: &str, v: &[u8]) {
+        if self.key(key) {
+            self.out.push(b'"');
+            escape_bytes_into(self.out, v);
+            self.out.push(b'"');
+        }
+    }
+
+    /// A signed integer.
+    pub fn i64(&mut self, key: &str, v: i64) {
+        if self.key(key) {
+            write_i64(self.out, v);
+        }
+    }
+
+    /// An unsigned integer.
+    pub fn u64(&mut self, key: &str, v: u64) {
+        if self.key(key) {
+            write_u64(self.out, v);
+        }
+    }
+
+    /// A float (NaN and infinities as `null`).
+    pub fn f64(&mut self, key: &str, v: f64) {
+        if self.key(key) {
+            write_f64(self.out, v);
+        }
+    }
+
+    /// A boolean.
+    pub fn bool(&mut self, key: &str, v: bool) {
+        if self.key(key) {
+            self.out
+                .extend_from_slice(if v { b"true" } else { b"false" });
+        }
+    }
+
+    /// `null`.
+    pub fn null(&mut self, key: &str) {
+        if self.key(key) {
+            self.out.extend_from_slice(b"null");
+        }
+    }
+
+    /// Anything `Display`, as a string.
+    pub fn display(&mut self, key: &str, v: &dyn fmt::Display) {
+        if self.key(key) {
+            self.out.push(b'"');
+            let _ = fmt::write(&mut EscapingWriter(self.out), format_args!("{v}"));
+            self.out.push(b'"');
+        }
+    }
+
+    /// Anything `Debug`, as a string.
+    pub fn debug(&mut self, key: &str, v: &dyn fmt::Debug) {
+        if self.key(key) {
+            self.out.push(b'"');
+            let _ = fmt::write(&mut EscapingWriter(self.out), format_args!("{v:?}"));
+            self.out.push(b'"');
+        }
+    }
+
+    /// Anything `Serialize`, structured (redaction applies inside it too). If the value's
+    /// `Serialize` fails, the field holds `"<unserializable: reason>"` instead.
+    pub fn serialize<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) {
+        if self.key(key) {
+            serialize_value(self.out, self.redactor, v);
+        }
+    }
+
+    /// A [`Value`].
+    pub fn value(&mut self, key: &str, v: &Value<'_>) {
+        if self.key(key) {
+            write_value(self.out, self.redactor, v);
+        }
+    }
+
+    /// A nested object, written by `f`.
+    pub fn object(&mut self, key: &str, f: impl FnOnce(&mut FieldWriter<'_>)) {
+        if self.key(key) {
+            self.out.push(b'{');
+            let mut inner = FieldWriter::new(self.out, self.redactor);
+            f(&mut inner);
+            self.out.push(b'}');
+        }
+    }
+
+    /// A list, written by `f`.
+    pub fn list(&mut self, key: &str, f: impl FnOnce(&mut ListWriter<'_>)) {
+        if self.key(key) {
+            self.out.push(b'[');
+            let mut inner = ListWriter {
+                out: self.out,
+                redactor: self.redactor,
+                count: 0,
+            };
+            f(&mut inner);
+            self.out.push(b']');
+        }
+    }
+}
+
+/// Writes the elements of one JSON array (see [`FieldWriter::list`]).
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{Fields, FieldWriter, Value};
+///
+/// struct Sources;
+/// impl Fields for Sources {
+///     fn write_fields(&self, w: &mut FieldWriter<'_>) {
+///         w.list("sources", |l| {
+///             l.value(&Value::Str("in_network"));
+///             l.object(|o| o.u64("weight", 2));
+///         });
+///     }
+/// }
+/// ```
+pub struct ListWriter<'b> {
+    out: &'b mut Vec<u8>,
+    redactor: &'b Redactor,
+    count: usize,
+}
+
+impl fmt::Debug for ListWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListWriter")
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ListWriter<'_> {
+    fn comma(&mut self) {
+        if self.count > 0 {
+            self.out.push(b',');
+        }
+        self.count += 1;
+    }
+
+    /// A [`Value`].
+    pub fn value(&mut self, v: &Value<'_>) {
+        self.comma();
+        write_value(self.out, self.redactor, v);
+    }
+
+    /// Anything `Serialize`.
+    pub fn serialize<T: Serialize + ?Sized>(&mut self, v: &T) {
+        self.comma();
+        serialize_value(self.out, self.redactor, v);
+    }
+
+    /// A nested object.
+    pub fn object(&mut self, f: impl FnOnce(&mut FieldWriter<'_>)) {
+        self.comma();
+        self.out.push(b'{');
+        let mut inner = FieldWriter::new(self.out, self.redactor);
+        f(&mut inner);
+        self.out.push(b'}');
+    }
+
+    /// A nested list.
+    pub fn list(&mut self, f: impl FnOnce(&mut ListWriter<'_>)) {
+        self.comma();
+        self.out.push(b'[');
+        let mut inner = ListWriter {
+            out: self.out,
+            redactor: self.redactor,
+            count: 0,
+        };
+        f(&mut inner);
+        self.out.push(b']');
+    }
+}
+
+fn serialize_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, redactor: &Redactor, v: &T) {
+    let mark = out.len();
+    if let Err(e) = v.serialize(JsonSerializer { out, redactor }) {
+        out.truncate(mark);
+        out.push(b'"');
+        let _ = fmt::write(
+            &mut EscapingWriter(out),
+            format_args!("<unserializable: {e}>"),
+        );
+        out.push(b'"');
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, redactor: &Redactor, v: &Value<'_>) {
+    match *v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Value::I64(n) => write_i64(out, n),
+        Value::U64(n) => write_u64(out, n),
+        Value::I128(n) => write_i128(out, n),
+        Value::U128(n) => write_u128(out, n),
+        Value::F64(n) => write_f64(out, n),
+        Value::Str(s) => quoted_str_into(out, s),
+        Value::Bytes(b) => {
+            out.push(b'"');
+            escape_bytes_into(out, b);
+            out.push(b'"');
+        }
+        Value::Display(d) => {
+            out.push(b'"');
+            let _ = fmt::write(&mut EscapingWriter(out), format_args!("{d}"));
+            out.push(b'"');
+        }
+        Value::Debug(d) => {
+            out.push(b'"');
+            let _ = fmt::write(&mut EscapingWriter(out), format_args!("{d:?}"));
+            out.push(b'"');
+        }
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, redactor, item);
+            }
+            out.push(b']');
+        }
+        Value::Map(fields) => {
+            out.push(b'{');
+            let mut w = FieldWriter::new(out, redactor);
+            for (k, v) in fields {
+                w.value(k, v);
+            }
+            out.push(b'}');
+        }
+        Value::Json(j) => serialize_value(out, redactor, j),
+    }
+}

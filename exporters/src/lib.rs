@@ -1,0 +1,64 @@
+//! OpenTelemetry file exporters that write the tracekit record contract: one JSON object per
+//! line, in a directory per component, with error and performance side logs, size and daily
+//! rotation, compressed archives and retention.
+//!
+//! Plug [`FileSpanExporter`] and [`FileLogExporter`] into an `SdkTracerProvider` /
+//! `SdkLoggerProvider`, or hand [`Record`]s to a [`LogWriter`] yourself. This crate does not
+//! depend on `tracing`; the `tracekit` crate builds the tracing bridge on top of it.
+//!
+//! # Files
+//!
+//! | path (under the root, default `trace/`) | what |
+//! | --- | --- |
+//! | `logs/<component>/<component>.log` | every record of the component (rotated at 100 MB) |
+//! | `logs/<component>/<component>_daily.log` | the same, rotated at UTC midnight, for components with daily files (default: `app`) |
+//! | `logs/errors/errors.log` | a copy of every `ERROR` and `CRITICAL` record (rotated at 50 MB) |
+//! | `logs/performance/performance.log` | a copy of every timing record |
+//! | `archived/<component>/<stem>.<YYYYMMDDTHHMMSS.ffffffZ>.log.gz` | rotated files, 10 per file kept, none older than 30 days |
+//!
+//! # Writing records directly
+//!
+//! ```
+//! use tracekit_exporters::{Level, LogWriter, Record, Value};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
+//! let data = [("num_candidates", Value::U64(1500))];
+//! writer.write(&Record::new(Level::INFO, "candidate", "Generated candidates").data(&data))?;
+//! drop(guard); // flushes and stops the writer thread
+//!
+//! let text = std::fs::read_to_string(dir.path().join("logs/candidate/candidate.log"))?;
+//! assert!(text.contains("\"num_candidates\":1500"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # With the OpenTelemetry SDK
+//!
+//! See [`FileSpanExporter`] and [`FileLogExporter`], and `examples/otel_only.rs`.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod component;
+mod config;
+mod encoder;
+mod error;
+mod level;
+mod record;
+mod writer;
+
+pub use component::{
+    is_normal as is_normal_component, normalize_component, FALLBACK_COMPONENT, MAX_COMPONENT_LEN,
+    RESERVED_COMPONENTS,
+};
+pub use config::{
+    Clock, Compression, DailyFiles, FsyncPolicy, LogWriterBuilder, LossPolicy, SystemClock,
+};
+pub use encoder::{
+    FieldWriter, ListWriter, RecordEncoder, Redactor, DEFAULT_REDACT_KEYS, REDACTED,
+};
+pub use error::{BuildError, WriteError};
+pub use level::{Level, ParseLevelError};
+pub use record::{
+    current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus, Value,
+};
+pub use writer::{LogWriter, WriterGuard, WriterStatus};

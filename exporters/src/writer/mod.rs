@@ -1,0 +1,457 @@
+//! The writer: callers encode on their own thread and hand finished lines to one background
+//! writer thread through a bounded queue; the writer batches, routes, rotates and archives.
+
+mod archive;
+mod rolling;
+mod worker;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, LogWriterBuilder, LossPolicy};
+use crate::encoder::RecordEncoder;
+use crate::error::{BuildError, WriteError};
+use crate::record::Record;
+
+use archive::ArchiveName;
+
+/// The record is `ERROR` or `CRITICAL`: also goes to `errors/`.
+pub(crate) const FLAG_ERROR: u8 = 1;
+/// The record is a timing record: also goes to `performance/`.
+pub(crate) const FLAG_TIMING: u8 = 2;
+/// The writer's own record: not counted as written.
+pub(crate) const FLAG_INTERNAL: u8 = 4;
+
+/// How long a dropped [`WriterGuard`] waits for the writer to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One queued line: where it stands in the queue buffer and where its component name
+/// stands in it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub start: usize,
+    pub len: usize,
+    pub comp_start: u16,
+    pub comp_len: u8,
+    pub flags: u8,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    pub buf: Vec<u8>,
+    pub entries: Vec<Entry>,
+    /// Records accepted so far.
+    pub submitted: u64,
+    /// Records the writer has finished with (written or accounted as lost).
+    pub processed: u64,
+    /// The writer waits for work and must be woken.
+    pub writer_idle: bool,
+    /// A flush is waiting: the writer should not linger.
+    pub flush_requested: bool,
+    /// No more records are accepted.
+    pub closed: bool,
+    /// The writer thread has exited.
+    pub finished: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub lost: AtomicU64,
+    pub io_errors: AtomicU64,
+    pub rotations: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub archives_compressed: AtomicU64,
+    pub archives_deleted: AtomicU64,
+    pub archive_errors: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    pub encoder: RecordEncoder,
+    pub queue: Mutex<Queue>,
+    /// The writer waits here for records.
+    pub work: Condvar,
+    /// Lossless callers wait here for room.
+    pub room: Condvar,
+    /// Flushers and shutdown wait here for progress.
+    pub progress: Condvar,
+    pub counters: Counters,
+    pub archiver: archive::ArchiverHandle,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A handle to the background writer: cheap to clone, safe to share between threads.
+///
+/// [`write`](Self::write) encodes a [`Record`] on the calling thread into a reused buffer and
+/// queues the line; the writer thread writes it to the component's file (and to `errors/`,
+/// `performance/` and the daily file where that applies) in batches of one `write` call per
+/// file.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{Level, LogWriter, Record};
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
+/// writer.write(&Record::new(Level::ERROR, "ranking", "model timed out"))?;
+/// writer.flush()?;
+/// assert!(dir.path().join("logs/errors/errors.log").exists());
+/// assert_eq!(writer.status().records_written, 1);
+/// drop(guard);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LogWriter {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("root", &self.shared.config.root)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// Flushes and stops the writer when dropped (waiting at most
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let (writer, guard) = tracekit_exporters::LogWriter::builder().root(dir.path()).build()?;
+/// drop(guard);
+/// assert!(writer.is_shutdown());
+/// # Ok::<(), tracekit_exporters::BuildError>(())
+/// ```
+#[must_use = "dropping the guard stops the writer: keep it alive while records are written"]
+#[derive(Debug)]
+pub struct WriterGuard {
+    writer: LogWriter,
+}
+
+impl WriterGuard {
+    /// The writer this guard stops.
+    pub fn writer(&self) -> &LogWriter {
+        &self.writer
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let _ = self.writer.shutdown_with_timeout(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+}
+
+/// The writer's counters, as [`LogWriter::status`] reads them.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let (writer, _guard) = tracekit_exporters::LogWriter::builder().root(dir.path()).build()?;
+/// let status = writer.status();
+/// assert_eq!(status.records_dropped + status.records_lost + status.io_errors, 0);
+/// # Ok::<(), tracekit_exporters::BuildError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriterStatus {
+    /// Records written to their component file.
+    pub records_written: u64,
+    /// Records dropped because the queue was full (lossy policy only).
+    pub records_dropped: u64,
+    /// Records that could not be written (I/O failures).
+    pub records_lost: u64,
+    /// Failed I/O operations (writes, opens, renames, syncs).
+    pub io_errors: u64,
+    /// Files rotated.
+    pub rotations: u64,
+    /// Bytes written, copies to errors/, performance/ and daily files included.
+    pub bytes_written: u64,
+    /// Archives compressed.
+    pub archives_compressed: u64,
+    /// Archives deleted by backup limits or retention.
+    pub archives_deleted: u64,
+    /// Failed archive operations (compression, deletion).
+    pub archive_errors: u64,
+    /// Bytes waiting in the queue now.
+    pub queued_bytes: u64,
+}
+
+thread_local! {
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keep at most this much of a calling thread's encode buffer between records.
+const KEEP_LINE_CAPACITY: usize = 64 * 1024;
+
+impl LogWriter {
+    /// A builder with the defaults (and the environment); see [`LogWriterBuilder`].
+    pub fn builder() -> LogWriterBuilder {
+        LogWriterBuilder::default()
+    }
+
+    pub(crate) fn start(config: Config) -> Result<(LogWriter, WriterGuard), BuildError> {
+        for dir in [config.logs_dir(), config.archive_dir()] {
+            rolling::create_dir(&dir, config.dir_mode).map_err(|source| BuildError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let encoder = RecordEncoder::new(config.redactor.clone(), &config.default_component);
+        let archiver = archive::ArchiverHandle::new();
+        let shared = Arc::new(Shared {
+            config,
+            encoder,
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            progress: Condvar::new(),
+            counters: Counters::default(),
+            archiver,
+            threads: Mutex::new(Vec::new()),
+        });
+        let archiver_thread = archive::spawn(Arc::clone(&shared)).map_err(BuildError::Spawn)?;
+        let writer_thread = match worker::spawn(Arc::clone(&shared)) {
+            Ok(t) => t,
+            Err(e) => {
+                shared.archiver.stop();
+                return Err(BuildError::Spawn(e));
+            }
+        };
+        shared
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend([writer_thread, archiver_thread]);
+        let writer = LogWriter { shared };
+        Ok((writer.clone(), WriterGuard { writer }))
+    }
+
+    /// The encoder this writer uses (its redaction and default component).
+    pub fn encoder(&self) -> &RecordEncoder {
+        &self.shared.encoder
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.shared.config.root
+    }
+
+    /// Encodes `record` and queues it.
+    ///
+    /// Under the lossless policy (the default) this waits while the queue is full; under the
+    /// lossy policy a full queue drops the record, counts it and returns
+    /// [`WriteError::QueueFull`]. After shutdown it returns [`WriteError::Shutdown`].
+    pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
+        let mut flags = 0;
+        if record.level.is_error() {
+            flags |= FLAG_ERROR;
+        }
+        if record.timing {
+            flags |= FLAG_TIMING;
+        }
+        self.write_with(flags, |line| self.shared.encoder.encode(record, line))
+    }
+
+    /// Encodes with `encode` into the calling thread's buffer and queues the line.
+    fn write_with(
+        &self,
+        flags: u8,
+        encode: impl FnOnce(&mut Vec<u8>) -> std::ops::Range<usize>,
+    ) -> Result<(), WriteError> {
+        LINE.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                let component = encode(&mut line);
+                let result = self.submit(&line, component, flags);
+                if line.capacity() > KEEP_LINE_CAPACITY {
+                    *line = Vec::new();
+                }
+                result
+            }
+            // Re-entered from inside an encode (a Display impl that logs): use a fresh buffer.
+            Err(_) => {
+                let mut line = Vec::new();
+                let component = encode(&mut line);
+                self.submit(&line, component, flags)
+            }
+        })
+    }
+
+    /// Queues an encoded line whose component name stands at `component`.
+    pub(crate) fn submit(
+        &self,
+        line: &[u8],
+        component: std::ops::Range<usize>,
+        flags: u8,
+    ) -> Result<(), WriteError> {
+        let shared = &*self.shared;
+        let cap = shared.config.queue_bytes;
+        let mut q = shared.lock();
+        loop {
+            if q.closed {
+                return Err(WriteError::Shutdown);
+            }
+            if q.buf.is_empty() || q.buf.len() + line.len() <= cap {
+                break;
+            }
+            match shared.config.loss_policy {
+                LossPolicy::Lossy => {
+                    // Counted under the lock, so the writer's final report is exact.
+                    shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Err(WriteError::QueueFull);
+                }
+                LossPolicy::Lossless => {
+                    if q.writer_idle {
+                        q.writer_idle = false;
+                        shared.work.notify_one();
+                    }
+                    q = shared.room.wait(q).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+        let start = q.buf.len();
+        q.buf.extend_from_slice(line);
+        q.entries.push(Entry {
+            start,
+            len: line.len(),
+            comp_start: component.start as u16,
+            comp_len: component.len() as u8,
+            flags,
+        });
+        q.submitted += 1;
+        if q.writer_idle {
+            q.writer_idle = false;
+            drop(q);
+            shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits until every record queued before this call has been written (or accounted as
+    /// lost), at most `timeout`.
+    pub fn flush_with_timeout(&self, timeout: Duration) -> Result<(), WriteError> {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut q = shared.lock();
+        let target = q.submitted;
+        while q.processed < target {
+            if q.finished {
+                return Err(WriteError::Shutdown);
+            }
+            q.flush_requested = true;
+            if q.writer_idle {
+                q.writer_idle = false;
+                shared.work.notify_one();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WriteError::Timeout(timeout));
+            }
+            q = shared
+                .progress
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Ok(())
+    }
+
+    /// [`flush_with_timeout`](Self::flush_with_timeout) with [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    pub fn flush(&self) -> Result<(), WriteError> {
+        self.flush_with_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// Stops accepting records, writes everything queued, stops the writer and archiver
+    /// threads. Idempotent: later calls return `Ok` at once. Waits at most `timeout`; an
+    /// archive still being compressed then is finished at the next start.
+    pub fn shutdown_with_timeout(&self, timeout: Duration) -> Result<(), WriteError> {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        {
+            let mut q = shared.lock();
+            if !q.closed {
+                q.closed = true;
+                q.writer_idle = false;
+                shared.work.notify_one();
+                shared.room.notify_all();
+            }
+            while !q.finished {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(WriteError::Timeout(timeout));
+                }
+                q = shared
+                    .progress
+                    .wait_timeout(q, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+        shared.archiver.stop();
+        if !shared
+            .archiver
+            .wait_stopped(deadline.saturating_duration_since(Instant::now()))
+        {
+            return Err(WriteError::Timeout(timeout));
+        }
+        let threads = std::mem::take(
+            &mut *shared
+                .threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for t in threads {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// [`shutdown_with_timeout`](Self::shutdown_with_timeout) with
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    pub fn shutdown(&self) -> Result<(), WriteError> {
+        self.shutdown_with_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Waits until every rotated file so far has been compressed and pruned (backups and
+    /// retention), at most `timeout`. Returns false on timeout.
+    pub fn wait_for_archives(&self, timeout: Duration) -> bool {
+        self.shared.archiver.wait_idle(timeout)
+    }
+
+    /// The counters.
+    pub fn status(&self) -> WriterStatus {
+        let c = &self.shared.counters;
+        let queued_bytes = self.shared.lock().buf.len() as u64;
+        WriterStatus {
+            records_written: c.written.load(Ordering::Relaxed),
+            records_dropped: c.dropped.load(Ordering::Relaxed),
+            records_lost: c.lost.load(Ordering::Relaxed),
+            io_errors: c.io_errors.load(Ordering::Relaxed),
+            rotations: c.rotations.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            archives_compressed: c.archives_compressed.load(Ordering::Relaxed),
+            archives_deleted: c.archives_deleted.load(Ordering::Relaxed),
+            archive_errors: c.archive_errors.load(Ordering::Relaxed),
+            queued_bytes,
+        }
+    }
+}

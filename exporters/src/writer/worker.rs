@@ -1,0 +1,359 @@
+//! The writer thread: takes whole batches from the queue, routes each line to its files,
+//! writes each file once per batch, and does the housekeeping (reopen checks, fsync, loss
+//! reports).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::rolling::{utc_day, FileKind, RollingFile};
+use super::{Entry, Shared, FLAG_ERROR, FLAG_INTERNAL, FLAG_TIMING};
+use crate::config::FsyncPolicy;
+use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
+use crate::record::{CodeContext, Record, Value};
+use crate::Level;
+
+/// Something the writer has to tell in a `WARNING` record of its own.
+#[derive(Debug)]
+pub(crate) struct Warning {
+    pub component: String,
+    pub message: String,
+    pub path: PathBuf,
+    pub error: String,
+    pub since_micros: i64,
+    pub lost_records: u64,
+    pub lost_bytes: u64,
+}
+
+/// What a file needs to know about the batch being written.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub now_micros: i64,
+    pub today: i64,
+    pub warnings: Vec<Warning>,
+}
+
+/// FNV-1a: component names are short and few.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+struct ComponentFiles {
+    main: RollingFile,
+    daily: Option<RollingFile>,
+}
+
+struct Router {
+    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<Fnv>>,
+    components: Vec<ComponentFiles>,
+    errors: RollingFile,
+    performance: RollingFile,
+}
+
+impl Router {
+    fn new(ctx: &Ctx<'_>) -> Router {
+        let default = ctx.shared.config.default_component.as_str();
+        Router {
+            index: HashMap::default(),
+            components: Vec::new(),
+            errors: RollingFile::new(ctx, FileKind::Errors, "errors", default),
+            performance: RollingFile::new(ctx, FileKind::Performance, "performance", default),
+        }
+    }
+
+    fn files_of(&mut self, ctx: &Ctx<'_>, component: &[u8]) -> &mut ComponentFiles {
+        let i = match self.index.get(component) {
+            Some(&i) => i,
+            None => {
+                // The encoder wrote a normalised name, so it is ASCII.
+                let name = std::str::from_utf8(component).unwrap_or("app");
+                let daily = ctx
+                    .shared
+                    .config
+                    .daily
+                    .includes(name)
+                    .then(|| RollingFile::new(ctx, FileKind::Daily, name, name));
+                self.components.push(ComponentFiles {
+                    main: RollingFile::new(ctx, FileKind::Main, name, name),
+                    daily,
+                });
+                self.index
+                    .insert(component.into(), self.components.len() - 1);
+                self.components.len() - 1
+            }
+        };
+        &mut self.components[i]
+    }
+
+    fn route(&mut self, ctx: &mut Ctx<'_>, line: &[u8], component: &[u8], flags: u8) {
+        let error = flags & FLAG_ERROR != 0;
+        let files = self.files_of(ctx, component);
+        files
+            .main
+            .append(ctx, line, flags & FLAG_INTERNAL == 0, error);
+        if let Some(daily) = &mut files.daily {
+            daily.append(ctx, line, false, error);
+        }
+        if error {
+            self.errors.append(ctx, line, false, true);
+        }
+        if flags & FLAG_TIMING != 0 {
+            self.performance.append(ctx, line, false, error);
+        }
+    }
+
+    fn all(&mut self) -> impl Iterator<Item = &mut RollingFile> {
+        self.components
+            .iter_mut()
+            .flat_map(|c| std::iter::once(&mut c.main).chain(c.daily.as_mut()))
+            .chain([&mut self.errors, &mut self.performance])
+    }
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("tracekit-writer".into())
+        .spawn(move || Worker::new(&shared).run())
+}
+
+struct Worker<'a> {
+    shared: &'a Shared,
+    router: Router,
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+    line: Vec<u8>,
+    reported_dropped: u64,
+    last_check: Instant,
+    last_sync: Instant,
+}
+
+/// Marks the writer finished even if it unwinds, so no caller waits for it forever.
+struct Finished<'a>(&'a Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        q.finished = true;
+        q.closed = true;
+        q.processed = q.submitted;
+        drop(q);
+        self.0.progress.notify_all();
+        self.0.room.notify_all();
+    }
+}
+
+impl<'a> Worker<'a> {
+    fn new(shared: &'a Shared) -> Worker<'a> {
+        let ctx = new_ctx(shared);
+        Worker {
+            shared,
+            router: Router::new(&ctx),
+            buf: Vec::new(),
+            entries: Vec::new(),
+            line: Vec::new(),
+            reported_dropped: 0,
+            last_check: Instant::now(),
+            last_sync: Instant::now(),
+        }
+    }
+
+    fn tick(&self) -> Duration {
+        let mut tick = self.shared.config.reopen_check.min(Duration::from_secs(1));
+        if let FsyncPolicy::Interval(d) = self.shared.config.fsync {
+            tick = tick.min(d);
+        }
+        tick
+    }
+
+    fn run(mut self) {
+        let shared = self.shared;
+        let _finished = Finished(shared);
+        let tick = self.tick();
+        loop {
+            let (upto, closing) = {
+                let mut q = shared.lock();
+                while q.entries.is_empty() && !q.closed && !q.flush_requested {
+                    q.writer_idle = true;
+                    let (guard, timeout) = shared
+                        .work
+                        .wait_timeout(q, tick)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    q = guard;
+                    if timeout.timed_out() {
+                        break;
+                    }
+                }
+                q.writer_idle = false;
+                q.flush_requested = false;
+                std::mem::swap(&mut q.buf, &mut self.buf);
+                std::mem::swap(&mut q.entries, &mut self.entries);
+                (q.submitted, q.closed)
+            };
+            let took = !self.entries.is_empty();
+            if took {
+                shared.room.notify_all();
+            }
+            self.write_batch();
+            self.housekeeping(closing);
+            {
+                let mut q = shared.lock();
+                q.processed = upto;
+            }
+            shared.progress.notify_all();
+            if closing && !took {
+                break;
+            }
+        }
+        let mut ctx = new_ctx(shared);
+        for file in self.router.all() {
+            file.flush(&mut ctx);
+            file.sync(&mut ctx);
+        }
+    }
+
+    fn write_batch(&mut self) {
+        let mut ctx = new_ctx(self.shared);
+        for e in &self.entries {
+            let line = &self.buf[e.start..e.start + e.len];
+            let comp_start = usize::from(e.comp_start);
+            let component = &line[comp_start..comp_start + usize::from(e.comp_len)];
+            self.router.route(&mut ctx, line, component, e.flags);
+        }
+        self.buf.clear();
+        self.entries.clear();
+        self.finish(&mut ctx);
+        // Report what went wrong in this batch; problems while reporting wait for the next.
+        let warnings = std::mem::take(&mut ctx.warnings);
+        if !warnings.is_empty() {
+            for w in &warnings {
+                self.write_warning(&mut ctx, w);
+            }
+            self.finish(&mut ctx);
+        }
+        for w in ctx.warnings.drain(..) {
+            self.write_warning(&mut new_ctx(self.shared), &w);
+        }
+    }
+
+    /// Writes every file's pending records and syncs as the policy says.
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        let policy = self.shared.config.fsync;
+        let interval_due =
+            matches!(policy, FsyncPolicy::Interval(d) if self.last_sync.elapsed() >= d);
+        for file in self.router.all() {
+            if file.has_pending() {
+                file.flush(ctx);
+            }
+            let sync = match policy {
+                FsyncPolicy::Never => false,
+                FsyncPolicy::OnError => file.needs_sync,
+                FsyncPolicy::Interval(_) => interval_due && file.dirty,
+            };
+            if sync {
+                file.sync(ctx);
+            }
+        }
+        if interval_due {
+            self.last_sync = Instant::now();
+        }
+    }
+
+    fn housekeeping(&mut self, closing: bool) {
+        let mut ctx = new_ctx(self.shared);
+        let dropped = self.shared.counters.dropped.load(Ordering::Relaxed);
+        if dropped > self.reported_dropped {
+            let n = dropped - self.reported_dropped;
+            self.reported_dropped = dropped;
+            let component = self.shared.config.default_component.clone();
+            self.write_record(
+                &mut ctx,
+                &component,
+                &format!("dropped {n} records: the log queue was full (lossy policy)"),
+                &[
+                    ("dropped", Value::U64(n)),
+                    ("total_dropped", Value::U64(dropped)),
+                ],
+            );
+        }
+        if self.last_check.elapsed() >= self.shared.config.reopen_check && !closing {
+            self.last_check = Instant::now();
+            for file in self.router.all() {
+                file.check_identity(&mut ctx);
+            }
+        }
+        let warnings = std::mem::take(&mut ctx.warnings);
+        for w in &warnings {
+            self.write_warning(&mut ctx, w);
+        }
+        self.finish(&mut ctx);
+    }
+
+    fn write_warning(&mut self, ctx: &mut Ctx<'_>, w: &Warning) {
+        let path = w.path.display().to_string();
+        let since = format_rfc3339_micros(w.since_micros);
+        let since = std::str::from_utf8(&since).unwrap_or_default();
+        self.write_record(
+            ctx,
+            &w.component,
+            &w.message,
+            &[
+                ("path", Value::Str(&path)),
+                ("error", Value::Str(&w.error)),
+                ("since", Value::Str(since)),
+                ("lost_records", Value::U64(w.lost_records)),
+                ("lost_bytes", Value::U64(w.lost_bytes)),
+            ],
+        );
+    }
+
+    /// Encodes one of the writer's own `WARNING` records and routes it (uncounted).
+    fn write_record(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        component: &str,
+        message: &str,
+        data: &[(&str, Value<'_>)],
+    ) {
+        let record = Record::new(Level::WARNING, component, message)
+            .timestamp(from_unix_micros(ctx.now_micros))
+            .logger("tracekit_exporters::writer")
+            .data(&data)
+            .context(CodeContext::here());
+        self.line.clear();
+        let comp = self.shared.encoder.encode(&record, &mut self.line);
+        let line = std::mem::take(&mut self.line);
+        self.router.route(ctx, &line, &line[comp], FLAG_INTERNAL);
+        self.line = line;
+    }
+}
+
+fn new_ctx(shared: &Shared) -> Ctx<'_> {
+    let now_micros = unix_micros(shared.config.clock.now());
+    Ctx {
+        shared,
+        now_micros,
+        today: utc_day(now_micros),
+        warnings: Vec::new(),
+    }
+}
