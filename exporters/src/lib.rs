@@ -42,8 +42,13 @@ mod component;
 mod config;
 mod encoder;
 mod error;
+mod exporter_state;
 mod level;
+mod log_exporter;
+mod otel_value;
 mod record;
+mod semconv;
+mod span_exporter;
 mod writer;
 
 pub use component::{
@@ -58,7 +63,9 @@ pub use encoder::{
 };
 pub use error::{BuildError, WriteError};
 pub use level::{Level, ParseLevelError};
+pub use log_exporter::FileLogExporter;
 pub use record::{
     current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus, Value,
 };
-pub use writer::{LogWriter, WriterGuard, WriterStatus};
+pub use span_exporter::FileSpanExporter;
+pub use writer::{LogWriter, WriterGuard, WriterStatus, DEFAULT_SHUTDOWN_TIMEOUT};

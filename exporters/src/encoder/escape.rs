@@ -34,18 +34,107 @@ fn push_u_escape(out: &mut Vec<u8>, cp: u32) {
     ]);
 }
 
+/// Appends `s`; short slices are copied inline instead of through a `memcpy` call, which
+/// matters when a record is two dozen short pieces.
+#[inline(always)]
+pub(crate) fn push_slice(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if n > 32 {
+        out.extend_from_slice(s);
+        return;
+    }
+    out.reserve(32);
+    let len = out.len();
+    // SAFETY: `reserve(32)` leaves room for `n <= 32` bytes past `len`; every read stays
+    // within `s` (the two overlapping halves cover it exactly); `set_len` covers only
+    // bytes just written.
+    unsafe {
+        let src = s.as_ptr();
+        let dst = out.as_mut_ptr().add(len);
+        if n >= 16 {
+            let a = std::ptr::read_unaligned(src.cast::<u128>());
+            let b = std::ptr::read_unaligned(src.add(n - 16).cast::<u128>());
+            std::ptr::write_unaligned(dst.cast::<u128>(), a);
+            std::ptr::write_unaligned(dst.add(n - 16).cast::<u128>(), b);
+        } else if n >= 8 {
+            let a = std::ptr::read_unaligned(src.cast::<u64>());
+            let b = std::ptr::read_unaligned(src.add(n - 8).cast::<u64>());
+            std::ptr::write_unaligned(dst.cast::<u64>(), a);
+            std::ptr::write_unaligned(dst.add(n - 8).cast::<u64>(), b);
+        } else if n >= 4 {
+            let a = std::ptr::read_unaligned(src.cast::<u32>());
+            let b = std::ptr::read_unaligned(src.add(n - 4).cast::<u32>());
+            std::ptr::write_unaligned(dst.cast::<u32>(), a);
+            std::ptr::write_unaligned(dst.add(n - 4).cast::<u32>(), b);
+        } else {
+            for i in 0..n {
+                *dst.add(i) = *src.add(i);
+            }
+        }
+        out.set_len(len + n);
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+#[inline(always)]
+fn word(eight: &[u8]) -> u64 {
+    u64::from_le_bytes(eight.try_into().expect("8 bytes"))
+}
+
+/// True when some byte of `w` is zero.
+#[inline(always)]
+const fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(ONES) & !w & HIGH != 0
+}
+
+/// True when some byte of `w` is a control, `"`, `\`, DEL or not ASCII.
+#[inline(always)]
+const fn needs_look(w: u64) -> bool {
+    w & HIGH != 0
+        || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+        || has_zero(w ^ (ONES * 0x22))
+        || has_zero(w ^ (ONES * 0x5c))
+        || has_zero(w ^ (ONES * 0x7f))
+}
+
 /// Appends the contents of `s` escaped for a JSON string (without the quotes).
 #[inline]
 pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Most keys and values are short and plain: check them in one or two words.
+    if bytes.len() <= 16 {
+        let clean = if bytes.len() >= 8 {
+            !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
+        } else {
+            let mut padded = [b' '; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            !needs_look(u64::from_le_bytes(padded))
+        };
+        if clean {
+            push_slice(out, bytes);
+            return;
+        }
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Skip eight plain ASCII bytes at a time.
+        match bytes.get(i..i + 8) {
+            Some(chunk) if !needs_look(word(chunk)) => {
+                i += 8;
+                continue;
+            }
+            // Fewer than eight left: one overlapping look at the last eight clears the tail.
+            None if bytes.len() >= 8 && !needs_look(word(&bytes[bytes.len() - 8..])) => break,
+            _ => {}
+        }
         let b = bytes[i];
         match CLASS[b as usize] {
             0 => i += 1,
             1 => {
-                out.extend_from_slice(&bytes[start..i]);
+                push_slice(out, &bytes[start..i]);
                 match b {
                     b'"' => out.extend_from_slice(b"\\\""),
                     b'\\' => out.extend_from_slice(b"\\\\"),
@@ -71,7 +160,7 @@ pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
                 };
                 match cp {
                     Some((len, cp)) => {
-                        out.extend_from_slice(&bytes[start..i]);
+                        push_slice(out, &bytes[start..i]);
                         push_u_escape(out, cp);
                         i += len;
                         start = i;
@@ -81,7 +170,7 @@ pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
             }
         }
     }
-    out.extend_from_slice(&bytes[start..]);
+    push_slice(out, &bytes[start..]);
 }
 
 /// Appends `bytes` escaped for a JSON string; invalid UTF-8 sequences become U+FFFD.
@@ -139,6 +228,17 @@ mod tests {
             esc("héllo – 你好 😀 \u{a0}\u{2027}\u{202a}"),
             "\"héllo – 你好 😀 \u{a0}\u{2027}\u{202a}\""
         );
+    }
+
+    #[test]
+    fn push_slice_copies_every_length() {
+        let src: Vec<u8> = (0..80).collect();
+        for n in 0..=80 {
+            let mut out = vec![9u8; 3];
+            push_slice(&mut out, &src[..n]);
+            assert_eq!(&out[..3], &[9, 9, 9]);
+            assert_eq!(&out[3..], &src[..n]);
+        }
     }
 
     #[test]

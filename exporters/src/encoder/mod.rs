@@ -18,7 +18,7 @@ pub use redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
 
 use crate::component::{is_normal, normalize_component};
 use crate::record::{Record, SpanStatus, Value};
-use escape::{escape_bytes_into, quoted_str_into, EscapingWriter};
+use escape::{escape_bytes_into, push_slice, quoted_str_into, EscapingWriter};
 use serializer::JsonSerializer;
 use timestamp::{format_rfc3339_micros, unix_micros};
 
@@ -80,15 +80,15 @@ impl RecordEncoder {
         out.extend_from_slice(b"{\"timestamp\":\"");
         out.extend_from_slice(&format_rfc3339_micros(unix_micros(record.timestamp)));
         out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(record.level.as_str().as_bytes());
+        push_slice(out, record.level.as_str().as_bytes());
         out.extend_from_slice(b"\",\"component\":\"");
         let component_start = out.len();
         if record.component.is_empty() {
-            out.extend_from_slice(self.default_component.as_bytes());
+            push_slice(out, self.default_component.as_bytes());
         } else if is_normal(record.component) {
-            out.extend_from_slice(record.component.as_bytes());
+            push_slice(out, record.component.as_bytes());
         } else {
-            out.extend_from_slice(normalize_component(record.component).as_bytes());
+            push_slice(out, normalize_component(record.component).as_bytes());
         }
         let component = component_start..out.len();
         out.push(b'"');
@@ -110,23 +110,41 @@ impl RecordEncoder {
             self.object(out, b",\"data\":", |w| data.write_fields(w));
         }
         if let Some(ctx) = record.context {
-            self.object(out, b",\"context\":", |w| {
-                if let Some(f) = ctx.function {
-                    w.str("function", f);
+            // Fixed keys: no redaction needed.
+            let mark = out.len();
+            out.extend_from_slice(b",\"context\":{");
+            let open = out.len();
+            let sep = |out: &mut Vec<u8>, key: &[u8]| {
+                if out.len() > open {
+                    out.push(b',');
                 }
-                if let Some(f) = ctx.file {
-                    w.str("file", f);
-                }
-                if let Some(l) = ctx.line {
-                    w.u64("line", l.into());
-                }
-                if let Some(t) = ctx.thread {
-                    w.u64("thread", t);
-                }
-                if let Some(p) = ctx.process {
-                    w.u64("process", p.into());
-                }
-            });
+                out.extend_from_slice(key);
+            };
+            if let Some(f) = ctx.function {
+                sep(out, b"\"function\":");
+                quoted_str_into(out, f);
+            }
+            if let Some(f) = ctx.file {
+                sep(out, b"\"file\":");
+                quoted_str_into(out, f);
+            }
+            if let Some(l) = ctx.line {
+                sep(out, b"\"line\":");
+                write_u64(out, l.into());
+            }
+            if let Some(t) = ctx.thread {
+                sep(out, b"\"thread\":");
+                write_u64(out, t);
+            }
+            if let Some(p) = ctx.process {
+                sep(out, b"\"process\":");
+                write_u64(out, p.into());
+            }
+            if out.len() == open {
+                out.truncate(mark);
+            } else {
+                out.push(b'}');
+            }
         }
         if let Some(exc) = record.exception {
             out.extend_from_slice(b",\"exception\":{\"type\":");
@@ -198,42 +216,85 @@ fn opt_str(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
     }
 }
 
-fn hex_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+fn hex_quoted<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 0xf) as usize]);
+    let mut buf = [b'"'; 34];
+    for (i, b) in bytes.iter().enumerate() {
+        buf[1 + 2 * i] = HEX[(b >> 4) as usize];
+        buf[2 + 2 * i] = HEX[(b & 0xf) as usize];
     }
-    out.push(b'"');
+    out.extend_from_slice(&buf[..2 * N + 2]);
 }
 
 #[inline]
 pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    push_slice(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
 #[inline]
 pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    push_slice(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
 pub(crate) fn write_i128(out: &mut Vec<u8>, v: i128) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    push_slice(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
 pub(crate) fn write_u128(out: &mut Vec<u8>, v: u128) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    push_slice(out, itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Finite floats as the shortest round-tripping form; NaN and infinities as `null`.
+/// Finite floats so that they parse back to the same value; NaN and infinities as `null`.
+///
+/// Values with at most six decimals (durations in milliseconds, scores) take a fast path;
+/// the rest go through ryu's shortest representation.
 #[inline]
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if v.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
-    } else {
+    if !v.is_finite() {
         out.extend_from_slice(b"null");
+        return;
     }
+    if v.abs() < 1e9 {
+        let mut scale = 1.0;
+        let mut pow = 1u64;
+        for decimals in 0..=6usize {
+            let scaled = v * scale;
+            // `scaled / scale == v` proves the decimal `scaled`e-`decimals` reads back as `v`.
+            if scaled == scaled.trunc() && scaled / scale == v {
+                write_fixed(
+                    out,
+                    v.is_sign_negative(),
+                    scaled.abs() as u64,
+                    pow,
+                    decimals,
+                );
+                return;
+            }
+            scale *= 10.0;
+            pow *= 10;
+        }
+    }
+    push_slice(out, ryu::Buffer::new().format_finite(v).as_bytes());
+}
+
+/// Writes `n / pow` with `decimals` digits after the point (at least one: `45.0`).
+fn write_fixed(out: &mut Vec<u8>, negative: bool, n: u64, pow: u64, decimals: usize) {
+    if negative {
+        out.push(b'-');
+    }
+    write_u64(out, n / pow);
+    out.push(b'.');
+    if decimals == 0 {
+        out.push(b'0');
+        return;
+    }
+    let mut digits = [b'0'; 6];
+    let mut frac = n % pow;
+    for d in digits[..decimals].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    push_slice(out, &digits[..decimals]);
 }
 
 /// Writes the fields of one JSON object; every key passes the redactor.
@@ -554,5 +615,35 @@ fn write_value(out: &mut Vec<u8>, redactor: &Redactor, v: &Value<'_>) {
             out.push(b'}');
         }
         Value::Json(j) => serialize_value(out, redactor, j),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_read_back_exactly() {
+        assert_eq!(f(45.2), "45.2");
+        assert_eq!(f(45.0), "45.0");
+        assert_eq!(f(-0.0), "-0.0");
+        assert_eq!(f(0.001), "0.001");
+        assert_eq!(f(-12.345678), "-12.345678");
+        assert_eq!(f(f64::NAN), "null");
+        assert_eq!(f(f64::NEG_INFINITY), "null");
+        let mut x = 0.000_123_456_789_f64;
+        for _ in 0..4000 {
+            for v in [x, -x, x / 3.0, (x * 1000.0).round() / 1000.0] {
+                let s = f(v);
+                assert_eq!(s.parse::<f64>().unwrap(), v, "{v:e} -> {s}");
+            }
+            x *= 1.013;
+        }
     }
 }

@@ -29,6 +29,16 @@ pub const DEFAULT_REDACT_KEYS: [&str; 4] = ["password", "token", "secret", "api_
 pub struct Redactor {
     /// Lower-cased, non-empty, deduplicated needles.
     needles: Vec<Box<[u8]>>,
+    /// `first[b]` has bit `i` set when needle `i` starts with byte `b` in either ASCII case
+    /// (needles from the 64th on share bit 63): most positions of most keys are cleared by
+    /// this one lookup, and the rest compare only the needles that can match there.
+    first: Box<[u64; 256]>,
+    /// The shortest needle's length.
+    min_len: usize,
+    /// The distinct first bytes of the needles, folded with `| 0x20`, each repeated in all
+    /// eight bytes of a word: up to [`MAX_SWAR_FIRSTS`] of them are looked for eight key
+    /// bytes at a time.
+    folded_firsts: Vec<u64>,
 }
 
 impl Default for Redactor {
@@ -46,6 +56,9 @@ impl Redactor {
     {
         let mut r = Redactor {
             needles: Vec::new(),
+            first: Box::new([0; 256]),
+            min_len: usize::MAX,
+            folded_firsts: Vec::new(),
         };
         for n in needles {
             r.add(n.as_ref());
@@ -57,6 +70,14 @@ impl Redactor {
     pub fn add(&mut self, needle: &str) {
         let lower: Box<[u8]> = needle.to_ascii_lowercase().into_bytes().into_boxed_slice();
         if !lower.is_empty() && !self.needles.contains(&lower) {
+            let bit = 1u64 << self.needles.len().min(63);
+            self.first[usize::from(lower[0])] |= bit;
+            self.first[usize::from(lower[0].to_ascii_uppercase())] |= bit;
+            self.min_len = self.min_len.min(lower.len());
+            let folded = u64::from(lower[0] | 0x20) * ONES;
+            if !self.folded_firsts.contains(&folded) {
+                self.folded_firsts.push(folded);
+            }
             self.needles.push(lower);
         }
     }
@@ -72,27 +93,77 @@ impl Redactor {
     #[inline]
     pub fn is_redacted(&self, key: &str) -> bool {
         let key = key.as_bytes();
-        self.needles
-            .iter()
-            .any(|n| contains_ignore_ascii_case(key, n))
+        let Some(last) = key.len().checked_sub(self.min_len) else {
+            return false;
+        };
+        if self.folded_firsts.len() > MAX_SWAR_FIRSTS {
+            return (0..=last).any(|i| self.matches_at(key, i));
+        }
+        // Eight positions at a time: only where a byte folds to a needle's first byte.
+        let mut i = 0;
+        while i <= last {
+            let mut chunk = [0u8; 8];
+            let n = (key.len() - i).min(8);
+            chunk[..n].copy_from_slice(&key[i..i + n]);
+            let w = u64::from_le_bytes(chunk) | (ONES * 0x20);
+            let mut hits = 0;
+            for f in &self.folded_firsts {
+                hits |= zero_bytes(w ^ f);
+            }
+            while hits != 0 {
+                let pos = i + hits.trailing_zeros() as usize / 8;
+                hits &= hits - 1;
+                if pos > last {
+                    break;
+                }
+                if self.matches_at(key, pos) {
+                    return true;
+                }
+            }
+            i += 8;
+        }
+        false
+    }
+
+    /// True when a needle starts at `key[i]`.
+    #[inline]
+    fn matches_at(&self, key: &[u8], i: usize) -> bool {
+        let mut candidates = self.first[usize::from(key[i])];
+        while candidates != 0 {
+            let n = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if n == 63 {
+                // Needles from the 64th on share the last bit.
+                return self.needles[63..]
+                    .iter()
+                    .any(|n| starts_with_ignore_ascii_case(&key[i..], n));
+            }
+            if starts_with_ignore_ascii_case(&key[i..], &self.needles[n]) {
+                return true;
+            }
+        }
+        false
     }
 }
 
-/// `needle` is lower-case ASCII or UTF-8 without upper-case ASCII.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const MAX_SWAR_FIRSTS: usize = 8;
+
+/// The high bit of each zero byte of `w`, exactly (no borrow across bytes).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((w & LOW7) + LOW7) | w | LOW7)
+}
+
+/// `needle` is lower-cased.
 #[inline]
-fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    if needle.len() > hay.len() {
-        return false;
-    }
-    let first = needle[0];
-    let last_start = hay.len() - needle.len();
-    (0..=last_start).any(|i| {
-        hay[i].to_ascii_lowercase() == first
-            && hay[i + 1..i + needle.len()]
-                .iter()
-                .zip(&needle[1..])
-                .all(|(h, n)| h.to_ascii_lowercase() == *n)
-    })
+fn starts_with_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len()
+        && hay
+            .iter()
+            .zip(needle)
+            .all(|(h, n)| h.to_ascii_lowercase() == *n)
 }
 
 #[cfg(test)]
@@ -116,6 +187,19 @@ mod tests {
         for key in ["", "user", "pass", "apikey", "tok", "session_id", "api-key"] {
             assert!(!r.is_redacted(key), "{key}");
         }
+    }
+
+    #[test]
+    fn many_needles() {
+        let needles: Vec<String> = (0..100).map(|i| format!("k{i:03}x")).collect();
+        let r = Redactor::new(&needles);
+        for n in &needles {
+            assert!(r.is_redacted(&format!("my_{}", n.to_uppercase())), "{n}");
+        }
+        assert!(!r.is_redacted("k100x") && !r.is_redacted("k00x"));
+        // More distinct first bytes than the word-at-a-time scan takes.
+        let r = Redactor::new(["a1", "b2", "c3", "d4", "e5", "f6", "g7", "h8", "i9", "j0"]);
+        assert!(r.is_redacted("xxJ0") && r.is_redacted("A1") && !r.is_redacted("j1a2"));
     }
 
     #[test]

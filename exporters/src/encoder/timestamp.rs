@@ -1,5 +1,6 @@
 //! RFC 3339 UTC timestamps with microseconds, written without allocation.
 
+use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Length of `2025-11-16T12:34:56.789123Z`.
@@ -84,9 +85,36 @@ fn put2(out: &mut [u8], at: usize, v: u32) {
     out[at + 1] = b'0' + (v % 10) as u8;
 }
 
+thread_local! {
+    /// The last second formatted on this thread: records come in bursts within one second.
+    static LAST_SECOND: Cell<(i64, [u8; TIMESTAMP_LEN])> =
+        const { Cell::new((i64::MIN, [0; TIMESTAMP_LEN])) };
+}
+
 /// Formats `micros` as `2025-11-16T12:34:56.789123Z`. Years outside 0..=9999 are clamped,
 /// which keeps the output at a fixed width (such times are not real log times).
+#[inline]
 pub(crate) fn format_rfc3339_micros(micros: i64) -> [u8; TIMESTAMP_LEN] {
+    let secs = micros.div_euclid(1_000_000);
+    let mut out = LAST_SECOND.with(|last| {
+        let (s, buf) = last.get();
+        if s == secs {
+            buf
+        } else {
+            let buf = format_full(micros);
+            last.set((secs, buf));
+            buf
+        }
+    });
+    let mut m = micros.rem_euclid(1_000_000) as u32;
+    for i in (20..26).rev() {
+        out[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    out
+}
+
+fn format_full(micros: i64) -> [u8; TIMESTAMP_LEN] {
     let p = UtcParts::from_micros(micros);
     let mut out = *b"0000-00-00T00:00:00.000000Z";
     let year = p.year.clamp(0, 9999) as u32;

@@ -229,12 +229,13 @@ impl Archiver<'_> {
                     }
                 }
             }
+            // Retention first: an expired plain archive is deleted, not compressed first.
+            self.retention(&dir);
             for (path, name) in self.archives(&dir) {
                 if !name.compressed {
                     self.compress(&path);
                 }
             }
-            self.retention(&dir);
         }
     }
 
@@ -252,12 +253,15 @@ impl Archiver<'_> {
             return;
         };
         match gzip(path, level, self.shared.config.file_mode) {
-            Ok(()) => {
+            Ok(true) => {
                 self.shared
                     .counters
                     .archives_compressed
                     .fetch_add(1, Ordering::Relaxed);
             }
+            // Already gone: the backup limit or retention of a later rotation deleted it
+            // while its own job waited in the queue. Nothing to compress, nothing failed.
+            Ok(false) => {}
             Err(_) => self.error(),
         }
     }
@@ -309,18 +313,24 @@ impl Archiver<'_> {
     }
 }
 
-/// Compresses `path` to `path.gz` through a temporary file, then removes `path`.
-fn gzip(path: &Path, level: u32, mode: u32) -> io::Result<()> {
+/// Compresses `path` to `path.gz` through a temporary file, then removes `path`. Returns
+/// false when `path` no longer exists.
+fn gzip(path: &Path, level: u32, mode: u32) -> io::Result<bool> {
     let mut gz_name = path.as_os_str().to_owned();
     gz_name.push(".gz");
     let gz = PathBuf::from(gz_name);
     let mut tmp_name = gz.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut src = OpenOptions::new()
+    let mut src = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
     let _ = fs::remove_file(&tmp);
     let dst = OpenOptions::new()
         .write(true)
@@ -341,7 +351,7 @@ fn gzip(path: &Path, level: u32, mode: u32) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map(|()| true)
 }
 
 #[cfg(test)]

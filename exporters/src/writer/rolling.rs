@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::worker::{Ctx, Warning};
 use super::ArchiveName;
+use crate::encoder::timestamp::days_from_civil;
 
 /// A file's pending bytes are written once they reach this size, even mid-batch.
 const FLUSH_AT: usize = 1024 * 1024;
@@ -25,6 +26,32 @@ pub(crate) fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
 /// Days since the epoch (UTC) of `micros`.
 pub(crate) fn utc_day(micros: i64) -> i64 {
     micros.div_euclid(86_400_000_000)
+}
+
+/// The UTC day (days since the epoch) of the record at the start of `file`, which begins
+/// `{"timestamp":"YYYY-MM-DD` when the writer wrote it.
+fn first_record_day(file: &File) -> Option<i64> {
+    let mut head = [0u8; 24];
+    file.read_exact_at(&mut head, 0).ok()?;
+    record_day(&head)
+}
+
+/// The UTC day of a line starting `{"timestamp":"YYYY-MM-DD`.
+fn record_day(head: &[u8]) -> Option<i64> {
+    let date = head.strip_prefix(b"{\"timestamp\":\"")?.get(..10)?;
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        date[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if date[4] != b'-' || date[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    Some(days_from_civil(i64::from(year), month, day))
 }
 
 #[derive(Debug)]
@@ -182,7 +209,11 @@ impl RollingFile {
                 size += 1;
             }
             if self.kind == FileKind::Daily {
-                self.day = utc_day(meta.mtime() * 1_000_000);
+                // The day the file was started, by the writer's clock: its first record's
+                // date. The mtime (the system clock's) only for a file that does not start
+                // with a record; with an injected clock it can be any day.
+                self.day = first_record_day(&file)
+                    .unwrap_or_else(|| utc_day(meta.mtime().saturating_mul(1_000_000)));
             }
         } else {
             self.day = ctx.today;
@@ -437,5 +468,26 @@ impl RollingFile {
         }
         self.dirty = false;
         self.needs_sync = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_day_reads_the_leading_timestamp_only() {
+        let line = b"{\"timestamp\":\"2025-11-16T12:34:56.789123Z\",\"level\":\"INFO\"}\n";
+        assert_eq!(record_day(line), Some(20_408));
+        for bad in [
+            &b"{\"timestamp\":\"2025-13-16T"[..],
+            b"{\"timestamp\":\"2025-1x-16T",
+            b"{\"timestamp\":\"20\xc3\xa95-11-16T",
+            b"{\"timestamp\":\"2025-11",
+            b"{\"level\":\"INFO\",\"timestamp\":\"2025-11-16T",
+            b"",
+        ] {
+            assert_eq!(record_day(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 }
