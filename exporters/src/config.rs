@@ -159,6 +159,8 @@ impl Clock for SystemClock {
 /// | [`loss_policy`](Self::loss_policy) | lossless | `TRACEKIT_LOSS_POLICY` (`lossless`, `lossy`) |
 /// | [`file_mode`](Self::file_mode) / [`dir_mode`](Self::dir_mode) | `0o640` / `0o750` | |
 /// | [`fsync`](Self::fsync) | never | `TRACEKIT_FSYNC` (`never`, `error`, `500ms`, `2s`) |
+/// | [`reopen_check_interval`](Self::reopen_check_interval) | 500 ms | |
+/// | [`close_idle_files_after`](Self::close_idle_files_after) | 60 s | |
 ///
 /// Memory is bounded: at most `queue_bytes` of encoded records wait in the queue, at most as
 /// much again is being written, plus 1 MiB of write buffer per open file.
@@ -200,6 +202,7 @@ pub struct LogWriterBuilder {
     fsync: Option<FsyncPolicy>,
     clock: Option<Arc<dyn Clock>>,
     reopen_check: Option<Duration>,
+    close_idle: Option<Duration>,
 }
 
 /// The resolved, validated configuration the writer runs with.
@@ -222,6 +225,7 @@ pub(crate) struct Config {
     pub fsync: FsyncPolicy,
     pub clock: Arc<dyn Clock>,
     pub reopen_check: Duration,
+    pub close_idle: Duration,
 }
 
 impl Config {
@@ -345,6 +349,13 @@ impl LogWriterBuilder {
         self
     }
 
+    /// Files not written for this long are closed, and reopened by their next record, so
+    /// components that went quiet hold no file descriptor. Default 60 s.
+    pub fn close_idle_files_after(mut self, idle: Duration) -> Self {
+        self.close_idle = Some(idle);
+        self
+    }
+
     /// Resolves every setting (code, then environment, then default) and validates it.
     pub(crate) fn resolve(self) -> Result<Config, BuildError> {
         let root = match self.root {
@@ -419,6 +430,7 @@ impl LogWriterBuilder {
             fsync,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             reopen_check: self.reopen_check.unwrap_or(Duration::from_millis(500)),
+            close_idle: self.close_idle.unwrap_or(Duration::from_secs(60)),
         };
         validate(&config)?;
         Ok(config)

@@ -459,3 +459,84 @@ fn shutdown_under_load_writes_every_accepted_record() {
     assert_eq!(next, accepted);
     assert_eq!(writer.status().records_written, records.len() as u64);
 }
+
+#[test]
+fn a_symlinked_component_directory_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let outside = tmp.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::create_dir_all(root.join("logs")).unwrap();
+    symlink(&outside, root.join("logs/evil")).unwrap();
+
+    let (writer, guard) = builder(&root)
+        .daily_files(DailyFiles::None)
+        .build()
+        .unwrap();
+    for i in 0..5u64 {
+        let data = [("i", Value::U64(i))];
+        writer
+            .write(&Record::new(Level::INFO, "evil", "e").data(&data))
+            .unwrap();
+        writer
+            .write(&Record::new(Level::INFO, "good", "g").data(&data))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    let status = writer.status();
+    drop(guard);
+
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "wrote through the link"
+    );
+    assert!(
+        status.io_errors > 0 && status.records_lost == 5,
+        "{status:?}"
+    );
+    assert_eq!(json_lines(&root.join("logs/good/good.log")).len(), 5);
+}
+
+/// The writer's open descriptors for files under `dir`.
+fn open_files_under(dir: &Path) -> usize {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
+#[test]
+fn quiet_files_are_closed_and_reopened_by_the_next_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap().join("root");
+    let (writer, guard) = builder(&root)
+        .daily_files(DailyFiles::None)
+        .reopen_check_interval(std::time::Duration::from_millis(50))
+        .close_idle_files_after(std::time::Duration::from_millis(100))
+        .build()
+        .unwrap();
+    writer
+        .write(&Record::new(Level::INFO, "quiet", "one"))
+        .unwrap();
+    writer.flush().unwrap();
+    assert_eq!(open_files_under(&root.join("logs/quiet")), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while open_files_under(&root.join("logs/quiet")) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quiet file was never closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    writer
+        .write(&Record::new(Level::INFO, "quiet", "two"))
+        .unwrap();
+    writer.flush().unwrap();
+    drop(guard);
+    let lines = json_lines(&root.join("logs/quiet/quiet.log"));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["message"], "two");
+}

@@ -56,7 +56,8 @@ impl ArchiveName {
 
 #[derive(Debug)]
 enum Job {
-    /// Clean up after an earlier run: stale temporaries, uncompressed archives, retention.
+    /// Clean up after an earlier run (stale temporaries, uncompressed archives) and apply
+    /// retention; also run periodically, so quiet components lose expired archives too.
     Startup,
     /// A file was rotated to `path`: compress it, keep `keep` backups of `stem`, retention.
     Rotated {
@@ -95,6 +96,11 @@ impl ArchiverHandle {
     fn push(&self, job: Job) {
         self.lock().jobs.push_back(job);
         self.cv.notify_all();
+    }
+
+    /// Queues a sweep: retention over every archive directory, leftovers compressed.
+    pub(crate) fn sweep(&self) {
+        self.push(Job::Startup);
     }
 
     pub(crate) fn rotated(&self, path: PathBuf, stem: String, keep: Option<usize>) {

@@ -172,7 +172,8 @@ pub struct WriterStatus {
     pub records_written: u64,
     /// Records dropped because the queue was full (lossy policy only).
     pub records_dropped: u64,
-    /// Records that could not be written (I/O failures).
+    /// Records that could not be written (I/O failures), plus records written to a file that
+    /// was deleted underneath the writer before it noticed (those also count as written).
     pub records_lost: u64,
     /// Failed I/O operations (writes, opens, renames, syncs).
     pub io_errors: u64,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::worker::{Ctx, Warning};
 use super::ArchiveName;
+use crate::config::FsyncPolicy;
 use crate::encoder::timestamp::days_from_civil;
 
 /// A file's pending bytes are written once they reach this size, even mid-batch.
@@ -98,6 +99,8 @@ pub(crate) struct RollingFile {
     pub dirty: bool,
     written_since_check: u64,
     check_since_micros: i64,
+    /// When the file was last written, to close files that have gone quiet.
+    last_write: Instant,
 }
 
 impl RollingFile {
@@ -137,6 +140,7 @@ impl RollingFile {
             dirty: false,
             written_since_check: 0,
             check_since_micros: ctx.now_micros,
+            last_write: Instant::now(),
         }
     }
 
@@ -188,6 +192,12 @@ impl RollingFile {
     fn try_open(&mut self, ctx: &mut Ctx<'_>) -> io::Result<()> {
         let config = &ctx.shared.config;
         create_dir(&self.dir, config.dir_mode)?;
+        // O_NOFOLLOW guards the file name; the component directory must not be a link either.
+        if fs::symlink_metadata(&self.dir)?.file_type().is_symlink() {
+            return Err(io::Error::other(
+                "the component directory is a symlink; not following it",
+            ));
+        }
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -296,6 +306,7 @@ impl RollingFile {
         self.size += keep as u64;
         self.written_since_check += written;
         self.dirty |= keep > 0;
+        self.last_write = Instant::now();
         self.pending.drain(..keep);
         self.ends.drain(..complete);
         for end in &mut self.ends {
@@ -418,6 +429,18 @@ impl RollingFile {
     }
 
     /// Reopens the file if it was deleted or replaced underneath the writer.
+    /// Closes the file when nothing was written for `idle` (it reopens on the next record),
+    /// so components that went quiet do not hold file descriptors.
+    pub(crate) fn close_if_idle(&mut self, ctx: &mut Ctx<'_>, idle: Duration) {
+        if self.file.is_some() && self.pending.is_empty() && self.last_write.elapsed() >= idle {
+            if self.dirty && ctx.shared.config.fsync != FsyncPolicy::Never {
+                self.sync(ctx);
+            }
+            self.file = None;
+            self.identity = None;
+        }
+    }
+
     pub(crate) fn check_identity(&mut self, ctx: &mut Ctx<'_>) {
         let since = std::mem::replace(&mut self.check_since_micros, ctx.now_micros);
         let written = std::mem::take(&mut self.written_since_check);

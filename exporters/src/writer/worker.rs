@@ -146,7 +146,11 @@ struct Worker<'a> {
     reported_dropped: u64,
     last_check: Instant,
     last_sync: Instant,
+    last_sweep: Instant,
 }
+
+/// Retention runs at least this often, besides start-up and rotations.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Marks the writer finished even if it unwinds, so no caller waits for it forever.
 struct Finished<'a>(&'a Shared);
@@ -175,6 +179,7 @@ impl<'a> Worker<'a> {
             reported_dropped: 0,
             last_check: Instant::now(),
             last_sync: Instant::now(),
+            last_sweep: Instant::now(),
         }
     }
 
@@ -225,10 +230,18 @@ impl<'a> Worker<'a> {
                 break;
             }
         }
+        // Last words: what went wrong in the final batch, then everything to the files.
         let mut ctx = new_ctx(shared);
+        let warnings = std::mem::take(&mut ctx.warnings);
+        for w in &warnings {
+            self.write_warning(&mut ctx, w);
+        }
+        let sync = shared.config.fsync != FsyncPolicy::Never;
         for file in self.router.all() {
             file.flush(&mut ctx);
-            file.sync(&mut ctx);
+            if sync {
+                file.sync(&mut ctx);
+            }
         }
     }
 
@@ -300,7 +313,12 @@ impl<'a> Worker<'a> {
             self.last_check = Instant::now();
             for file in self.router.all() {
                 file.check_identity(&mut ctx);
+                file.close_if_idle(&mut ctx, self.shared.config.close_idle);
             }
+        }
+        if self.last_sweep.elapsed() >= SWEEP_EVERY {
+            self.last_sweep = Instant::now();
+            self.shared.archiver.sweep();
         }
         let warnings = std::mem::take(&mut ctx.warnings);
         for w in &warnings {
