@@ -102,10 +102,7 @@ impl Redactor {
         // Eight positions at a time: only where a byte folds to a needle's first byte.
         let mut i = 0;
         while i <= last {
-            let mut chunk = [0u8; 8];
-            let n = (key.len() - i).min(8);
-            chunk[..n].copy_from_slice(&key[i..i + n]);
-            let w = u64::from_le_bytes(chunk) | (ONES * 0x20);
+            let w = load_word(key, i) | (ONES * 0x20);
             let mut hits = 0;
             for f in &self.folded_firsts {
                 hits |= zero_bytes(w ^ f);
@@ -147,6 +144,27 @@ impl Redactor {
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Eight bytes of `key` from `i`, little-endian, zero past the end. A zero byte can only
+/// raise a candidate past `last`, which the caller skips.
+#[inline(always)]
+fn load_word(key: &[u8], i: usize) -> u64 {
+    match key.get(i..i + 8) {
+        Some(eight) => u64::from_le_bytes(eight.try_into().expect("8 bytes")),
+        None if key.len() >= 8 => {
+            // Read the last eight bytes and shift away those before `i`.
+            let tail = u64::from_le_bytes(key[key.len() - 8..].try_into().expect("8 bytes"));
+            tail >> (8 * (i + 8 - key.len()))
+        }
+        None => {
+            let mut w = 0u64;
+            for (k, &b) in key[i..].iter().enumerate() {
+                w |= u64::from(b) << (8 * k);
+            }
+            w
+        }
+    }
+}
 const MAX_SWAR_FIRSTS: usize = 8;
 
 /// The high bit of each zero byte of `w`, exactly (no borrow across bytes).
