@@ -428,7 +428,6 @@ impl RollingFile {
         Ok(Some(target))
     }
 
-    /// Reopens the file if it was deleted or replaced underneath the writer.
     /// Closes the file when nothing was written for `idle` (it reopens on the next record),
     /// so components that went quiet do not hold file descriptors.
     pub(crate) fn close_if_idle(&mut self, ctx: &mut Ctx<'_>, idle: Duration) {
@@ -441,6 +440,7 @@ impl RollingFile {
         }
     }
 
+    /// Reopens the file if it was deleted or replaced underneath the writer.
     pub(crate) fn check_identity(&mut self, ctx: &mut Ctx<'_>) {
         let since = std::mem::replace(&mut self.check_since_micros, ctx.now_micros);
         let written = std::mem::take(&mut self.written_since_check);
