@@ -48,8 +48,14 @@ pub(crate) struct Queue {
     pub submitted: u64,
     /// Records the writer has finished with (written or accounted as lost).
     pub processed: u64,
-    /// The writer waits for work and must be woken.
+    /// The writer sleeps and must be woken for new records. (Right after a batch it dozes
+    /// for [`DOZE`](worker::DOZE) first, and callers do not wake it: under a steady stream no
+    /// caller pays for a wake-up.)
     pub writer_idle: bool,
+    /// Callers waiting for room in the queue.
+    pub room_waiters: u32,
+    /// Callers waiting in `flush` or `shutdown`.
+    pub progress_waiters: u32,
     /// A flush is waiting: the writer should not linger.
     pub flush_requested: bool,
     /// No more records are accepted.
@@ -316,11 +322,12 @@ impl LogWriter {
                     return Err(WriteError::QueueFull);
                 }
                 LossPolicy::Lossless => {
-                    if q.writer_idle {
-                        q.writer_idle = false;
-                        shared.work.notify_one();
-                    }
+                    // Rare: wake the writer even if it only dozes.
+                    q.writer_idle = false;
+                    shared.work.notify_one();
+                    q.room_waiters += 1;
                     q = shared.room.wait(q).unwrap_or_else(PoisonError::into_inner);
+                    q.room_waiters -= 1;
                 }
             }
         }
@@ -354,19 +361,19 @@ impl LogWriter {
                 return Err(WriteError::Shutdown);
             }
             q.flush_requested = true;
-            if q.writer_idle {
-                q.writer_idle = false;
-                shared.work.notify_one();
-            }
+            q.writer_idle = false;
+            shared.work.notify_one();
             let now = Instant::now();
             if now >= deadline {
                 return Err(WriteError::Timeout(timeout));
             }
+            q.progress_waiters += 1;
             q = shared
                 .progress
                 .wait_timeout(q, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            q.progress_waiters -= 1;
         }
         Ok(())
     }

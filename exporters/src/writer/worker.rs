@@ -149,6 +149,9 @@ struct Worker<'a> {
     last_sweep: Instant,
 }
 
+/// After a batch the writer waits this long for more records before it sleeps and asks to
+/// be woken. Records reach the files within this time at most, unless flushed.
+pub(crate) const DOZE: Duration = Duration::from_millis(2);
 /// Retention runs at least this often, besides start-up and rotations.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -196,36 +199,46 @@ impl<'a> Worker<'a> {
         let _finished = Finished(shared);
         let tick = self.tick();
         loop {
-            let (upto, closing) = {
+            let (upto, closing, room_waiters) = {
                 let mut q = shared.lock();
+                let mut dozed = false;
                 while q.entries.is_empty() && !q.closed && !q.flush_requested {
-                    q.writer_idle = true;
+                    // Doze first, unannounced: records arriving now need no wake-up call.
+                    // Only then sleep, announced, until woken or the housekeeping tick.
+                    q.writer_idle = dozed;
+                    let wait = if dozed { tick } else { DOZE };
                     let (guard, timeout) = shared
                         .work
-                        .wait_timeout(q, tick)
+                        .wait_timeout(q, wait)
                         .unwrap_or_else(PoisonError::into_inner);
                     q = guard;
                     if timeout.timed_out() {
-                        break;
+                        if dozed {
+                            break;
+                        }
+                        dozed = true;
                     }
                 }
                 q.writer_idle = false;
                 q.flush_requested = false;
                 std::mem::swap(&mut q.buf, &mut self.buf);
                 std::mem::swap(&mut q.entries, &mut self.entries);
-                (q.submitted, q.closed)
+                (q.submitted, q.closed, q.room_waiters)
             };
             let took = !self.entries.is_empty();
-            if took {
+            if took && room_waiters > 0 {
                 shared.room.notify_all();
             }
             self.write_batch();
             self.housekeeping(closing);
-            {
+            let progress_waiters = {
                 let mut q = shared.lock();
                 q.processed = upto;
+                q.progress_waiters
+            };
+            if progress_waiters > 0 {
+                shared.progress.notify_all();
             }
-            shared.progress.notify_all();
             if closing && !took {
                 break;
             }
