@@ -100,10 +100,12 @@ const fn needs_look(w: u64) -> bool {
 }
 
 /// Appends the contents of `s` escaped for a JSON string (without the quotes).
-#[inline]
+///
+/// Inlined for the common case, a short plain string; the rest is out of line so that the
+/// common case pays no call.
+#[inline(always)]
 pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // Most keys and values are short and plain: check them in one or two words.
     if bytes.len() <= 16 {
         let clean = if bytes.len() >= 8 {
             !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
@@ -117,6 +119,12 @@ pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
             return;
         }
     }
+    escape_long(out, bytes);
+}
+
+/// [`escape_str_into`] for strings that are long or need escaping. `bytes` is valid UTF-8.
+#[inline(never)]
+fn escape_long(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
