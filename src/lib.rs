@@ -1,1 +1,3 @@
 //! tracekit
+
+pub mod analyzer;

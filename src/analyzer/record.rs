@@ -1,0 +1,733 @@
+//! One line of the record contract, read back: a borrowed view for filtering, an owned
+//! [`LogEntry`] for results, and the cheap byte-level probes used before any parsing.
+//!
+//! A line is parsed only after it passed the query's prefilter. Parsing checks, in order:
+//! UTF-8 ([`SkipReason::InvalidUtf8`]), nesting depth (at most [`MAX_DEPTH`] levels of
+//! objects and arrays, [`SkipReason::TooDeep`]; serde_json's own limit is 128, but the limit
+//! is checked here, before parsing, so that no parser ever sees a deep line), then the JSON
+//! object itself ([`SkipReason::Malformed`]: not JSON, not an object, or without a string
+//! `timestamp` that parses as RFC 3339).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::scan::SkipReason;
+use super::time::{parse_rfc3339, Timestamp};
+
+/// Lines nested deeper than this many objects/arrays are skipped (and counted).
+///
+/// ```
+/// assert!(tracekit::analyzer::MAX_DEPTH < 128); // serde_json's own recursion limit
+/// ```
+pub const MAX_DEPTH: usize = 64;
+
+/// A string field, borrowed from the line unless it holds escapes.
+#[derive(Debug, Default)]
+pub(crate) struct Str<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Str<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `exception` object, borrowed.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExceptionView<'a> {
+    #[serde(borrow, rename = "type")]
+    pub kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub message: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub traceback: Option<Str<'a>>,
+}
+
+/// A parsed line, borrowing from the scan buffer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecordView<'a> {
+    #[serde(borrow)]
+    pub timestamp: Str<'a>,
+    #[serde(borrow, default)]
+    pub level: Str<'a>,
+    #[serde(borrow, default)]
+    pub component: Str<'a>,
+    #[serde(borrow)]
+    pub logger: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub request_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub user_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub session_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub trace_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub span_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub message: Str<'a>,
+    #[serde(borrow)]
+    pub data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub context: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub exception: Option<ExceptionView<'a>>,
+    #[serde(borrow)]
+    pub span: Option<&'a RawValue>,
+    /// Parsed from `timestamp`.
+    #[serde(skip)]
+    pub micros: i64,
+}
+
+/// `context.function`, the only context key the analyzer needs.
+#[derive(Deserialize)]
+struct ContextFunction<'a> {
+    #[serde(borrow)]
+    function: Option<Str<'a>>,
+}
+
+/// `data.duration_ms`, kept raw so a non-number is simply "no timing".
+#[derive(Deserialize)]
+struct DataDuration<'a> {
+    #[serde(borrow)]
+    duration_ms: Option<&'a RawValue>,
+}
+
+impl<'a> RecordView<'a> {
+    /// Parses a line (without its `\n`), or says why it is skipped.
+    pub(crate) fn parse(line: &'a [u8]) -> Result<RecordView<'a>, SkipReason> {
+        let text = std::str::from_utf8(line).map_err(|_| SkipReason::InvalidUtf8)?;
+        if too_deep(line) {
+            return Err(SkipReason::TooDeep);
+        }
+        let mut view: RecordView<'a> =
+            serde_json::from_str(text).map_err(|_| SkipReason::Malformed)?;
+        view.micros =
+            parse_rfc3339(view.timestamp.as_str().as_bytes()).ok_or(SkipReason::Malformed)?;
+        Ok(view)
+    }
+
+    pub(crate) fn timestamp(&self) -> Timestamp {
+        Timestamp::from_micros(self.micros)
+    }
+
+    pub(crate) fn is_error(&self) -> bool {
+        is_error_level(self.level.as_str().as_bytes())
+    }
+
+    /// `data.duration_ms` when it is a finite number: the mark of a timing record.
+    pub(crate) fn duration_ms(&self) -> Option<f64> {
+        let data: DataDuration<'_> = serde_json::from_str(self.data?.get()).ok()?;
+        let v: f64 = serde_json::from_str(data.duration_ms?.get()).ok()?;
+        v.is_finite().then_some(v)
+    }
+
+    /// `context.function`, or the message when there is none: what per-function statistics
+    /// group by.
+    pub(crate) fn function(&self) -> Cow<'_, str> {
+        self.context
+            .and_then(|c| serde_json::from_str::<ContextFunction<'_>>(c.get()).ok())
+            .and_then(|c| c.function)
+            .map(|f| f.0)
+            .unwrap_or_else(|| Cow::Borrowed(self.message.as_str()))
+    }
+
+    pub(crate) fn exception_type(&self) -> Option<&str> {
+        self.exception.as_ref()?.kind.as_ref().map(Str::as_str)
+    }
+
+    /// An owned copy, for results.
+    pub(crate) fn to_entry(&self) -> LogEntry {
+        let s = |v: &Option<Str<'_>>| v.as_ref().map(|v| v.as_str().to_owned());
+        let json = |v: Option<&RawValue>| v.and_then(|r| serde_json::from_str(r.get()).ok());
+        LogEntry {
+            timestamp: self.timestamp(),
+            level: self.level.as_str().to_owned(),
+            component: self.component.as_str().to_owned(),
+            logger: s(&self.logger),
+            request_id: s(&self.request_id),
+            user_id: s(&self.user_id),
+            session_id: s(&self.session_id),
+            trace_id: s(&self.trace_id),
+            span_id: s(&self.span_id),
+            message: self.message.as_str().to_owned(),
+            data: json(self.data),
+            context: json(self.context),
+            exception: self.exception.as_ref().map(|e| ExceptionInfo {
+                kind: e.kind.as_ref().map(|k| k.as_str().to_owned()),
+                message: e.message.as_ref().map(|k| k.as_str().to_owned()),
+                traceback: e.traceback.as_ref().map(|k| k.as_str().to_owned()),
+            }),
+            span: json(self.span),
+        }
+    }
+}
+
+/// One record, owned: what queries return. Serialises back to the record contract.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit::exporters::{Exception, Level, LogWriter, Record};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
+/// let exc = Exception { kind: "ValueError", message: "bad count", traceback: None };
+/// writer.write(&Record::new(Level::ERROR, "candidate", "failed").exception(exc))?;
+/// drop(guard);
+///
+/// let report = LogAnalyzer::new(dir.path()).find_errors(&ErrorFilter::default())?;
+/// let entry = &report.errors[0];
+/// assert_eq!(entry.error_type(), Some("ValueError"));
+/// let json = serde_json::to_value(entry)?;
+/// assert_eq!(json["exception"]["type"], "ValueError");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogEntry {
+    /// When.
+    pub timestamp: Timestamp,
+    /// The level name.
+    pub level: String,
+    /// The component.
+    pub component: String,
+    /// The logger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    /// The request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The trace id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The span id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
+    /// The message.
+    pub message: String,
+    /// The `data` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// The `context` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+    /// The `exception` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionInfo>,
+    /// The `span` object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<serde_json::Value>,
+}
+
+impl LogEntry {
+    /// `exception.type`, when the record has one (see the example on [`LogEntry`]).
+    pub fn error_type(&self) -> Option<&str> {
+        self.exception.as_ref()?.kind.as_deref()
+    }
+
+    /// `data.duration_ms` when it is a number.
+    ///
+    /// ```
+    /// # let entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
+    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "INFO".into(),
+    /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
+    /// #     session_id: None, trace_id: None, span_id: None, message: "m".into(),
+    /// #     data: Some(serde_json::json!({"duration_ms": 12.5})), context: None,
+    /// #     exception: None, span: None };
+    /// assert_eq!(entry.duration_ms(), Some(12.5));
+    /// ```
+    pub fn duration_ms(&self) -> Option<f64> {
+        self.data.as_ref()?.get("duration_ms")?.as_f64()
+    }
+
+    /// `context.function`, else the message.
+    ///
+    /// ```
+    /// # let mut entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
+    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "ERROR".into(),
+    /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
+    /// #     session_id: None, trace_id: None, span_id: None, message: "ranked".into(),
+    /// #     data: None, context: None, exception: None, span: None };
+    /// assert_eq!(entry.function(), "ranked");
+    /// entry.context = Some(serde_json::json!({"function": "rank"}));
+    /// assert_eq!(entry.function(), "rank");
+    /// assert!(entry.is_error());
+    /// ```
+    pub fn function(&self) -> &str {
+        self.context
+            .as_ref()
+            .and_then(|c| c.get("function"))
+            .and_then(|f| f.as_str())
+            .unwrap_or(&self.message)
+    }
+
+    /// True for `ERROR` and `CRITICAL` (see the example on [`function`](Self::function)).
+    pub fn is_error(&self) -> bool {
+        is_error_level(self.level.as_bytes())
+    }
+}
+
+/// The `exception` object of a [`LogEntry`].
+///
+/// ```
+/// let e = tracekit::analyzer::ExceptionInfo { kind: Some("ValueError".into()), message: None, traceback: None };
+/// assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({"type": "ValueError"}));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExceptionInfo {
+    /// The error's type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Its message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The backtrace or error chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+}
+
+pub(crate) fn is_error_level(level: &[u8]) -> bool {
+    level == b"ERROR" || level == b"CRITICAL"
+}
+
+/// True when `line` nests objects and arrays deeper than [`MAX_DEPTH`]. Lines with fewer
+/// brackets than the limit (all real records) are cleared by one SIMD count.
+pub(crate) fn too_deep(line: &[u8]) -> bool {
+    if memchr::memchr2_iter(b'{', b'[', line).count() <= MAX_DEPTH {
+        return false;
+    }
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in line {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The contract's fixed prefix: `{"timestamp":"<27 bytes>","level":"`.
+const TS_START: usize = 14;
+const TS_END: usize = TS_START + 27;
+const LEVEL_START: usize = TS_END + 11;
+
+/// The timestamp of a line written by the tracekit encoder, read at its fixed place without
+/// parsing the line; `None` for any other layout (the caller then parses).
+pub(crate) fn quick_timestamp(line: &[u8]) -> Option<i64> {
+    if line.len() > LEVEL_START && line.starts_with(b"{\"timestamp\":\"") {
+        parse_rfc3339(&line[TS_START..TS_END])
+            .filter(|_| &line[TS_END..LEVEL_START] == b"\",\"level\":\"")
+    } else {
+        None
+    }
+}
+
+/// The level of a line written by the tracekit encoder, at its fixed place.
+pub(crate) fn quick_level(line: &[u8]) -> Option<&[u8]> {
+    if line.len() > LEVEL_START
+        && line.starts_with(b"{\"timestamp\":\"")
+        && &line[TS_END..LEVEL_START] == b"\",\"level\":\""
+    {
+        let rest = &line[LEVEL_START..];
+        let end = memchr::memchr(b'"', rest)?;
+        Some(&rest[..end])
+    } else {
+        None
+    }
+}
+
+/// `"key":"value"` as the encoder writes it, for a memmem prefilter: `value` is
+/// JSON-escaped the way serde_json escapes (the encoder agrees for every character that is
+/// not a control, DEL, C1 or U+2028/9; for those the prefilter may miss, so callers only use
+/// it for values without them).
+pub(crate) fn key_value_needle(key: &str, value: &str) -> Option<Vec<u8>> {
+    let plain = value
+        .chars()
+        .all(|c| !c.is_control() && c != '\u{7f}' && c != '\u{2028}' && c != '\u{2029}');
+    if !plain {
+        return None;
+    }
+    let mut needle = format!("\"{key}\":").into_bytes();
+    needle.extend(serde_json::to_string(value).ok()?.into_bytes());
+    Some(needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrows_plain_strings_and_unescapes_others() {
+        let line = br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"a \"q\"","data":{"duration_ms":4.5,"n":{"deep":[1]}}}"#;
+        let v = RecordView::parse(line).unwrap();
+        assert!(matches!(v.component.0, Cow::Borrowed("c")));
+        assert_eq!(v.message.as_str(), "a \"q\"");
+        assert_eq!(v.duration_ms(), Some(4.5));
+        assert_eq!(quick_timestamp(line), Some(v.micros));
+        assert_eq!(quick_level(line), Some(&b"INFO"[..]));
+    }
+
+    #[test]
+    fn deep_lines_are_refused_before_parsing() {
+        let mut line = br#"{"timestamp":"2025-11-16T12:34:56.789123Z","data":"#.to_vec();
+        line.extend(std::iter::repeat_n(b'[', 100_000));
+        line.extend(std::iter::repeat_n(b']', 100_000));
+        line.push(b'}');
+        assert_eq!(RecordView::parse(&line).unwrap_err(), SkipReason::TooDeep);
+        // Brackets inside strings do not count.
+        let mut ok = br#"{"timestamp":"2025-11-16T12:34:56.789123Z","message":""#.to_vec();
+        ok.extend(std::iter::repeat_n(b'[', 1000));
+        ok.extend(b"\"}");
+        assert!(RecordView::parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn serde_json_alone_stops_at_128_levels() {
+        // Why the depth check is not only a guard for our own code: the recursion limit of
+        // serde_json turns deeper input into an error, which we count as too deep anyway.
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(serde_json::from_str::<serde_json::Value>(&deep).is_err());
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        assert_eq!(
+            RecordView::parse(b"{\"timestamp\":\"\xff\"}").unwrap_err(),
+            SkipReason::InvalidUtf8
+        );
+        assert_eq!(
+            RecordView::parse(b"not json").unwrap_err(),
+            SkipReason::Malformed
+        );
+        assert_eq!(
+            RecordView::parse(br#"{"timestamp":"yesterday"}"#).unwrap_err(),
+            SkipReason::Malformed
+        );
+        assert_eq!(
+            RecordView::parse(b"[1]").unwrap_err(),
+            SkipReason::Malformed
+        );
+    }
+
+    #[test]
+    fn needles_match_the_encoding() {
+        assert_eq!(
+            key_value_needle("request_id", "req-\"1\"").unwrap(),
+            br#""request_id":"req-\"1\"""#.to_vec()
+        );
+        assert_eq!(key_value_needle("request_id", "a\nb"), None);
+    }
+}
+
+/// What [`TimingReader`] read from a line.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FastTiming<'a> {
+    /// No `data.duration_ms` number: not a timing record.
+    NotTiming,
+    /// A timing record: its duration and its function (`context.function`, else the
+    /// message).
+    Timing(f64, Cow<'a, str>),
+}
+
+#[cfg(test)]
+fn fast_timing(line: &[u8]) -> Option<FastTiming<'_>> {
+    (line.first() == Some(&b'{')).then_some(())?;
+    fast_timing_at(line, 1)
+}
+
+/// Reads timing records like [`fast_timing_at`], jumping straight to the `message` key when
+/// no `{` or `[` byte stands before it: then every value before it is a string, and inside
+/// a string every `"` is escaped, so the first `","message":"` is the top-level key.
+#[derive(Debug)]
+pub(crate) struct TimingReader {
+    message: memchr::memmem::Finder<'static>,
+}
+
+impl TimingReader {
+    pub(crate) fn new() -> TimingReader {
+        TimingReader {
+            message: memchr::memmem::Finder::new(b"\",\"message\":\""),
+        }
+    }
+
+    pub(crate) fn read<'a>(&self, line: &'a [u8]) -> Option<FastTiming<'a>> {
+        (line.first() == Some(&b'{')).then_some(())?;
+        match self.message.find(line) {
+            Some(m) if memchr::memchr2(b'{', b'[', &line[1..m]).is_none() => {
+                fast_timing_at(line, m + 2)
+            }
+            _ => fast_timing_at(line, 1),
+        }
+    }
+}
+
+/// Reads `data.duration_ms` and `context.function` of a line by walking its top-level keys
+/// without building anything: strings are skipped with memchr, nested values by counting
+/// brackets (iteratively, so any depth is safe). `None` when the line does not look like the
+/// encoder's output (whitespace, a non-string before `data`, broken structure, invalid UTF-8
+/// in the function): the caller then parses it fully, and the full parse says what is wrong.
+///
+/// Only the top level up to `context` is checked; what follows is not looked at. Starts at
+/// byte `start`, where a top-level key begins.
+fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
+    let mut c = Cursor { b: line, i: start };
+    let mut message: Option<(&[u8], bool)> = None;
+    let mut duration: Option<f64> = None;
+    let mut function: Option<(&[u8], bool)> = None;
+    let mut seen_data = false;
+    loop {
+        let (key, _) = c.string()?;
+        c.byte(b':')?;
+        match key {
+            b"data" => {
+                seen_data = true;
+                c.byte(b'{')?;
+                if c.peek()? != b'}' {
+                    loop {
+                        let (k, _) = c.string()?;
+                        c.byte(b':')?;
+                        if k == b"duration_ms" {
+                            duration = c.number();
+                            if duration.is_none() {
+                                c.skip_value()?;
+                            }
+                        } else {
+                            c.skip_value()?;
+                        }
+                        if !c.comma_or(b'}')? {
+                            break;
+                        }
+                    }
+                } else {
+                    c.i += 1;
+                }
+            }
+            b"context" => {
+                c.byte(b'{')?;
+                while c.peek()? != b'}' {
+                    let (k, _) = c.string()?;
+                    c.byte(b':')?;
+                    if k == b"function" && c.peek()? == b'"' {
+                        function = Some(c.string()?);
+                    } else {
+                        c.skip_value()?;
+                    }
+                    if !c.comma_or(b'}')? {
+                        break;
+                    }
+                }
+                break; // everything the analyzer needs comes before this point
+            }
+            b"message" => message = Some(c.string()?),
+            _ if seen_data => c.skip_value()?,
+            // Before `data`, the encoder writes only strings.
+            _ => {
+                c.string()?;
+            }
+        }
+        if !c.comma_or(b'}')? {
+            break;
+        }
+    }
+    let Some(ms) = duration else {
+        return Some(FastTiming::NotTiming);
+    };
+    let (raw, escaped) = function.or(message)?;
+    let text = if escaped {
+        // Unescape through serde_json: the raw bytes sit between quotes in the line.
+        let start = raw.as_ptr() as usize - line.as_ptr() as usize - 1;
+        let quoted = &line[start..start + raw.len() + 2];
+        Cow::Owned(serde_json::from_slice::<String>(quoted).ok()?)
+    } else {
+        Cow::Borrowed(std::str::from_utf8(raw).ok()?)
+    };
+    Some(FastTiming::Timing(ms, text))
+}
+
+/// A position in a line, for [`fast_timing_at`].
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn byte(&mut self, want: u8) -> Option<()> {
+        (self.peek()? == want).then(|| self.i += 1)
+    }
+
+    /// After a value: true after a `,`, false after `close`.
+    fn comma_or(&mut self, close: u8) -> Option<bool> {
+        let b = self.peek()?;
+        self.i += 1;
+        match b {
+            b',' => Some(true),
+            _ if b == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A string's raw bytes (between the quotes) and whether it holds escapes.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.byte(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let j = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            if self.b[j] == b'"' {
+                self.i = j + 1;
+                return Some((&self.b[start..j], escaped));
+            }
+            escaped = true;
+            self.i = j + 2;
+        }
+    }
+
+    /// A finite JSON number, or `None` (the cursor does not move).
+    fn number(&mut self) -> Option<f64> {
+        let rest = &self.b[self.i..];
+        let end = rest
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))?;
+        let v: f64 = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+        if end == 0 || !v.is_finite() {
+            return None;
+        }
+        self.i += end;
+        Some(v)
+    }
+
+    /// Skips one value of any depth.
+    fn skip_value(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.i += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    self.i += 1;
+                }
+                b',' | b':' if depth > 0 => self.i += 1,
+                _ => {
+                    let rest = &self.b[self.i..];
+                    let n = rest
+                        .iter()
+                        .position(|b| matches!(b, b',' | b'}' | b']' | b':' | b'"'))
+                        .unwrap_or(rest.len());
+                    if n == 0 {
+                        return None;
+                    }
+                    self.i += n;
+                }
+            }
+            if depth == 0 {
+                return Some(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    fn full(line: &[u8]) -> FastTiming<'_> {
+        let v = RecordView::parse(line).unwrap();
+        match v.duration_ms() {
+            Some(ms) => FastTiming::Timing(ms, Cow::Owned(v.function().into_owned())),
+            None => FastTiming::NotTiming,
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_full_parse() {
+        let lines: [&[u8]; 6] = [
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"n":{"duration_ms":1,"x":[1,{"y":"}"}]},"duration_ms":45.5},"context":{"function":"f\"q","line":3}}"#,
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m\u00e9","data":{"duration_ms":2e3}}"#,
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":"fast"},"context":{"function":"f"}}"#,
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{}}"#,
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"a":null,"b":true,"duration_ms":-1.5},"context":{}}"#,
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":7},"context":{"line":1,"function":"late"},"exception":{"type":"E"}}"#,
+        ];
+        for line in lines {
+            assert_eq!(
+                fast_timing(line),
+                Some(full(line)),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn unsure_lines_go_to_the_full_parse() {
+        for line in [
+            &br#"{"timestamp":"x", "data":{"duration_ms":1}}"#[..],
+            br#"{"timestamp":"x","obj":{"a":1},"data":{"duration_ms":1}}"#,
+            // An object before `data` (a span record without data or context).
+            br#"{"timestamp":"x","message":"m","span":{"duration_ms":5}}"#,
+            br#"{"timestamp":"x","data":{"duration_ms":1"#,
+            b"{\"timestamp\":\"x\",\"message\":\"\xff\",\"data\":{\"duration_ms\":1}}",
+        ] {
+            assert_eq!(fast_timing(line), None, "{}", String::from_utf8_lossy(line));
+        }
+    }
+}
