@@ -1,0 +1,362 @@
+//! [`LogContext`]: the request context carried into every line and every child span.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use opentelemetry::baggage::{Baggage, BaggageExt};
+use tracing::instrument::Instrumented;
+use tracing::span::EnteredSpan;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::exporters::FieldWriter;
+use crate::layer::{set_extras, CONTEXT_TARGET};
+
+/// The OpenTelemetry attribute and baggage key of the request id.
+pub const REQUEST_ID_KEY: &str = "request.id";
+/// The OpenTelemetry attribute and baggage key of the user id (semantic conventions).
+pub const USER_ID_KEY: &str = "user.id";
+/// The OpenTelemetry attribute and baggage key of the session id (semantic conventions).
+pub const SESSION_ID_KEY: &str = "session.id";
+
+/// A request context: request, user and session ids plus any extra key-values, carried into
+/// every record and every child span written inside it (the seed's `LogContext`).
+///
+/// Entering a context opens a `tracing` span named `request` (target `tracekit::context`), which
+/// the OpenTelemetry layer turns into an OTel span with the attributes `request.id`, `user.id`
+/// and `session.id`; the same three keys go into the W3C baggage, so [`inject`](crate::inject)
+/// hands them to downstream services. Inside it, every line carries `request_id`, `user_id`,
+/// `session_id`, `trace_id` and `span_id`, and the extra key-values in `data`.
+///
+/// Contexts nest: an inner context's values override, the others are inherited.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit::LogContext;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+/// # tracing::dispatcher::with_default(&dispatch, || {
+/// LogContext::new()
+///     .request_id("req-123")
+///     .user_id("user-456")
+///     .field("experiment", "ranking_v2")
+///     .in_scope(|| {
+///         tracing::info!("Request received");
+///         // Nested: a new session, same request and user.
+///         let _inner = LogContext::new().session_id("session-789").enter();
+///         tracing::info!("Request completed");
+///     });
+/// # });
+/// # drop(guard);
+/// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+/// let completed = text.lines().find(|l| l.contains("Request completed")).unwrap();
+/// let completed: serde_json::Value = serde_json::from_str(completed)?;
+/// assert_eq!(completed["request_id"], "req-123");
+/// assert_eq!(completed["session_id"], "session-789");
+/// assert_eq!(completed["data"]["experiment"], "ranking_v2");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Async code, tasks and threads
+///
+/// Use [`instrument`](Self::instrument) for a future: the context follows it across `.await`
+/// on any worker thread. A spawned task or thread does not inherit the caller's span on its
+/// own; hand it on the `tracing` way:
+///
+/// ```
+/// use tracing::Instrument;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+/// # tracing::dispatcher::with_default(&dispatch, || {
+/// let _cx = tracekit::LogContext::new().request_id("req-1").enter();
+/// let span = tracing::Span::current();
+/// let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+/// std::thread::spawn(move || {
+///     tracing::dispatcher::with_default(&dispatch, || {
+///         span.in_scope(|| tracing::info!("in the worker thread"));
+///     })
+/// })
+/// .join()
+/// .unwrap();
+/// // In async code: tokio::spawn(work().instrument(tracing::Span::current()));
+/// # });
+/// # drop(guard);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// (With [`tracekit::init`](crate::init) the dispatcher is global, so the thread needs only
+/// `span.in_scope(..)`.)
+#[derive(Clone, Default)]
+#[must_use = "a LogContext does nothing until it is entered"]
+pub struct LogContext {
+    request_id: Option<String>,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    component: Option<String>,
+    fields: Vec<(Arc<str>, ContextValue)>,
+    parent: Option<opentelemetry::Context>,
+}
+
+impl fmt::Debug for LogContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogContext")
+            .field("request_id", &self.request_id)
+            .field("user_id", &self.user_id)
+            .field("session_id", &self.session_id)
+            .field("component", &self.component)
+            .field("fields", &self.fields)
+            .field("remote_parent", &self.parent.is_some())
+            .finish()
+    }
+}
+
+impl LogContext {
+    /// An empty context: entering it inherits everything from the enclosing one.
+    pub fn new() -> LogContext {
+        LogContext::default()
+    }
+
+    /// Sets the request id (`request_id` in records, `request.id` in OTel).
+    pub fn request_id(mut self, id: impl Into<String>) -> Self {
+        self.request_id = Some(id.into());
+        self
+    }
+
+    /// Sets the user id (`user_id` in records, `user.id` in OTel).
+    pub fn user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    /// Sets the session id (`session_id` in records, `session.id` in OTel).
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    /// Sets the component of every record inside that names none itself.
+    pub fn component(mut self, component: impl Into<String>) -> Self {
+        self.component = Some(component.into());
+        self
+    }
+
+    /// Adds a key-value written into the `data` of every record inside (after redaction) and
+    /// set as an attribute of the context's span. A later value for the same key wins.
+    pub fn field(mut self, key: impl Into<Arc<str>>, value: impl Into<ContextValue>) -> Self {
+        let key = key.into();
+        let value = value.into();
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key, value)),
+        }
+        self
+    }
+
+    /// Continues a remote trace: the context's span becomes a child of `parent` (usually from
+    /// [`extract`](crate::extract)), and the request, user and session ids that are not set
+    /// explicitly are taken from its baggage.
+    pub fn parent(mut self, parent: opentelemetry::Context) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Opens the context's span without entering it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let span = tracekit::LogContext::new().request_id("req-1").span();
+    /// span.in_scope(|| tracing::info!("inside"));
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn span(mut self) -> Span {
+        if let Some(parent) = &self.parent {
+            let baggage = parent.baggage();
+            for (slot, key) in [
+                (&mut self.request_id, REQUEST_ID_KEY),
+                (&mut self.user_id, USER_ID_KEY),
+                (&mut self.session_id, SESSION_ID_KEY),
+            ] {
+                if slot.is_none() {
+                    *slot = baggage.get(key).map(|v| v.as_str().to_owned());
+                }
+            }
+        }
+        // The new OTel span takes the current OTel context (with our baggage) as its parent.
+        let base = self
+            .parent
+            .take()
+            .unwrap_or_else(opentelemetry::Context::current);
+        let mut baggage = Baggage::new();
+        for (key, (value, metadata)) in base.baggage() {
+            baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+        }
+        for (key, value) in [
+            (REQUEST_ID_KEY, &self.request_id),
+            (USER_ID_KEY, &self.user_id),
+            (SESSION_ID_KEY, &self.session_id),
+        ] {
+            if let Some(v) = value {
+                baggage.insert(key, v.clone());
+            }
+        }
+        let attached = base.with_baggage(baggage).attach();
+        let span = tracing::info_span!(
+            target: CONTEXT_TARGET,
+            "request",
+            request.id = self.request_id.as_deref(),
+            user.id = self.user_id.as_deref(),
+            session.id = self.session_id.as_deref(),
+            component = self.component.as_deref(),
+        );
+        drop(attached);
+        if !self.fields.is_empty() {
+            span.with_subscriber(|(id, dispatch)| set_extras(dispatch, id, &self.fields));
+            for (key, value) in &self.fields {
+                span.set_attribute(Arc::clone(key), value.to_otel());
+            }
+        }
+        span
+    }
+
+    /// Enters the context on this thread until the guard is dropped.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let _cx = tracekit::LogContext::new().request_id("req-1").enter();
+    /// tracing::info!("carries request_id req-1");
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn enter(self) -> LogContextGuard {
+        LogContextGuard(self.span().entered())
+    }
+
+    /// Runs `f` inside the context.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let n = tracekit::LogContext::new().user_id("u-1").in_scope(|| 40 + 2);
+    /// assert_eq!(n, 42);
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        self.span().in_scope(f)
+    }
+
+    /// Wraps `future` so that it runs inside the context on every poll, on whichever thread.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let fut = tracekit::LogContext::new().request_id("req-1").instrument(async {
+    ///     tracing::info!("inside, across awaits");
+    /// });
+    /// # drop(fut);
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
+        future.instrument(self.span())
+    }
+}
+
+/// Keeps a [`LogContext`] entered on this thread; leaving it closes the context's span.
+#[must_use = "the context is left as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct LogContextGuard(EnteredSpan);
+
+impl LogContextGuard {
+    /// The context's span, e.g. to hand to a spawned thread or task.
+    pub fn span(&self) -> &Span {
+        &self.0
+    }
+}
+
+/// A value of a [`LogContext`] key-value.
+///
+/// ```
+/// use tracekit::ContextValue;
+/// assert_eq!(ContextValue::from(3_u64), ContextValue::U64(3));
+/// assert_eq!(ContextValue::from("a"), ContextValue::Str("a".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ContextValue {
+    /// A string.
+    Str(Arc<str>),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl ContextValue {
+    pub(crate) fn write(&self, w: &mut FieldWriter<'_>, key: &str) {
+        match self {
+            ContextValue::Str(s) => w.str(key, s),
+            ContextValue::I64(n) => w.i64(key, *n),
+            ContextValue::U64(n) => w.u64(key, *n),
+            ContextValue::F64(n) => w.f64(key, *n),
+            ContextValue::Bool(b) => w.bool(key, *b),
+        }
+    }
+
+    fn to_otel(&self) -> opentelemetry::Value {
+        match self {
+            ContextValue::Str(s) => opentelemetry::Value::from(Arc::clone(s)),
+            ContextValue::I64(n) => (*n).into(),
+            // OTel has no unsigned integers: large values become strings rather than wrap.
+            ContextValue::U64(n) => match i64::try_from(*n) {
+                Ok(i) => i.into(),
+                Err(_) => n.to_string().into(),
+            },
+            ContextValue::F64(n) => (*n).into(),
+            ContextValue::Bool(b) => (*b).into(),
+        }
+    }
+}
+
+macro_rules! context_value_from {
+    ($($t:ty => $variant:ident as $conv:ty),* $(,)?) => {$(
+        impl From<$t> for ContextValue {
+            fn from(v: $t) -> Self {
+                ContextValue::$variant(<$conv>::from(v))
+            }
+        }
+    )*};
+}
+
+context_value_from! {
+    &str => Str as Arc<str>,
+    String => Str as Arc<str>,
+    Arc<str> => Str as Arc<str>,
+    i64 => I64 as i64,
+    i32 => I64 as i64,
+    u64 => U64 as u64,
+    u32 => U64 as u64,
+    f64 => F64 as f64,
+    bool => Bool as bool,
+}
+
+impl From<usize> for ContextValue {
+    fn from(v: usize) -> Self {
+        ContextValue::U64(v as u64)
+    }
+}

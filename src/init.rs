@@ -1,0 +1,501 @@
+//! Set-up: [`init`], [`builder`], the [`Builder`] and the [`Guard`] that flushes on drop.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor, TracerProviderBuilder};
+use opentelemetry_sdk::Resource;
+use tracing::Dispatch;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+use crate::exporters::{
+    normalize_component, BuildError, FileLogExporter, FileSpanExporter, LogWriter,
+    LogWriterBuilder, WriterGuard,
+};
+use crate::layer::{Shared, TracekitLayer, CONTEXT_TARGET};
+use crate::otel_spans::SpansOnly;
+
+/// Level directives in `EnvFilter` syntax (`info,myapp::ranking=debug`); wins over `RUST_LOG`.
+pub const ENV_FILTER: &str = "TRACEKIT_LOG";
+/// Level directives read when [`ENV_FILTER`] is not set.
+pub const ENV_FILTER_FALLBACK: &str = "RUST_LOG";
+/// The directives used when neither variable is set.
+pub const DEFAULT_FILTER: &str = "info";
+/// How long dropping the [`Guard`] waits for spans and records to reach the files.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The instrumentation scope of the spans the tracing bridge creates.
+const TRACER_NAME: &str = "tracekit";
+
+/// Sets everything up with the defaults and the environment: see [`Builder`].
+///
+/// A second call (or a call after another global `tracing` subscriber was installed) returns
+/// [`InitError::AlreadyInitialized`]; nothing panics.
+///
+/// # Examples
+///
+/// ```no_run
+/// fn main() -> Result<(), tracekit::InitError> {
+///     let _guard = tracekit::init()?; // keep it alive: dropping it flushes
+///     tracing::info!(num_candidates = 1500_u64, "Generated candidates");
+///     Ok(())
+/// }
+/// ```
+#[doc(alias = "try_init")]
+pub fn init() -> Result<Guard, InitError> {
+    builder().init()
+}
+
+static GLOBAL_LOGGER_PROVIDER: OnceLock<SdkLoggerProvider> = OnceLock::new();
+
+/// The logger provider installed by [`init`]: the OpenTelemetry logs API and log appenders
+/// (`opentelemetry-appender-log`, `-tracing`) write the same files through it. `None` before
+/// `init`. (opentelemetry 0.33 has no global logger provider; this is tracekit's.)
+///
+/// ```no_run
+/// use opentelemetry::logs::{LogRecord, Logger, LoggerProvider, Severity};
+///
+/// let _guard = tracekit::init()?;
+/// if let Some(provider) = tracekit::logger_provider() {
+///     let logger = provider.logger("billing");
+///     let mut record = logger.create_log_record();
+///     record.set_severity_number(Severity::Info);
+///     record.set_body("invoice sent".into());
+///     logger.emit(record);
+/// }
+/// # Ok::<(), tracekit::InitError>(())
+/// ```
+pub fn logger_provider() -> Option<SdkLoggerProvider> {
+    GLOBAL_LOGGER_PROVIDER.get().cloned()
+}
+
+/// A [`Builder`] with the defaults and the environment.
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Why set-up failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// A global `tracing` subscriber is already installed (a second `init`).
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInitialized,
+    /// The level directives do not parse.
+    #[error("invalid level directives {directives:?}")]
+    Filter {
+        /// The directives.
+        directives: String,
+        /// Why.
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// The log writer could not be started.
+    #[error("cannot start the log writer")]
+    Writer(#[from] BuildError),
+}
+
+type SpanProcessorHook = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder + Send>;
+
+/// Configures the tracing + OpenTelemetry bridge.
+///
+/// Each setting is resolved in one order: a value set here, else its environment variable,
+/// else the default.
+///
+/// | setting | default | environment |
+/// | --- | --- | --- |
+/// | [`root`](Self::root) | `trace` | `TRACEKIT_DIR` |
+/// | [`filter`](Self::filter) | `info` | `TRACEKIT_LOG`, else `RUST_LOG` |
+/// | [`default_component`](Self::default_component) | `app` | |
+/// | [`component_for_target`](Self::component_for_target) | none | |
+/// | [`service_name`](Self::service_name) | `unknown_service` | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
+/// | [`panic_hook`](Self::panic_hook) | on | |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s | |
+/// | [`log_writer`](Self::log_writer) | [`LogWriter::builder`] defaults | `TRACEKIT_*` (see there) |
+///
+/// The subscriber is a `tracing-subscriber` registry with the `EnvFilter`, the
+/// tracing-opentelemetry layer (an `SdkTracerProvider` whose simple processor feeds a
+/// [`FileSpanExporter`]; span events are not recorded, see below) and the tracekit event layer,
+/// all writing through one lossless [`LogWriter`]. Spans of
+/// [`LogContext`](crate::LogContext) (target `tracekit::context`) are always enabled, whatever
+/// the directives say, so that request context never disappears with a level change.
+///
+/// Log events are written as records when they happen and are not also kept as OTel span
+/// events, so a request that logs a million lines holds no memory for them; an `ERROR` event
+/// (or a recorded `&dyn Error` span field) sets its span's status to error.
+///
+/// # Examples
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let (dispatch, guard) = tracekit::builder()
+///     .root(dir.path())
+///     .filter("debug")
+///     .component_for_target("myapp::ranking", "ranking")
+///     .build()?; // a subscriber, not installed: use it with `tracing::dispatcher::with_default`
+/// tracing::dispatcher::with_default(&dispatch, || {
+///     tracing::info!(target: "myapp::ranking::model", score = 0.97, "scored");
+/// });
+/// drop(guard);
+/// assert!(dir.path().join("logs/ranking/ranking.log").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct Builder {
+    writer: LogWriterBuilder,
+    root: Option<PathBuf>,
+    filter: Option<String>,
+    default_component: Option<String>,
+    targets: Vec<(String, String)>,
+    service_name: Option<String>,
+    panic_hook: bool,
+    shutdown_timeout: Duration,
+    span_processors: Vec<SpanProcessorHook>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            writer: LogWriter::builder(),
+            root: None,
+            filter: None,
+            default_component: None,
+            targets: Vec::new(),
+            service_name: None,
+            panic_hook: true,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            span_processors: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("writer", &self.writer)
+            .field("root", &self.root)
+            .field("filter", &self.filter)
+            .field("default_component", &self.default_component)
+            .field("targets", &self.targets)
+            .field("service_name", &self.service_name)
+            .field("panic_hook", &self.panic_hook)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("span_processors", &self.span_processors.len())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// The root directory (logs go to `<root>/logs`).
+    pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = Some(root.into());
+        self
+    }
+
+    /// Level directives in `EnvFilter` syntax, instead of `TRACEKIT_LOG` / `RUST_LOG`.
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// The component of records that resolve to none.
+    pub fn default_component(mut self, component: impl Into<String>) -> Self {
+        self.default_component = Some(component.into());
+        self
+    }
+
+    /// Records whose target is `prefix` or below it (`prefix::..`) and that name no component
+    /// (on the event or an enclosing span) go to `component`. The longest prefix wins.
+    pub fn component_for_target(
+        mut self,
+        prefix: impl Into<String>,
+        component: impl AsRef<str>,
+    ) -> Self {
+        let component = normalize_component(component.as_ref()).into_owned();
+        self.targets.push((prefix.into(), component));
+        self
+    }
+
+    /// The OpenTelemetry `service.name`, instead of `OTEL_SERVICE_NAME`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Whether [`init`](Self::init) installs the panic hook (default on).
+    pub fn panic_hook(mut self, install: bool) -> Self {
+        self.panic_hook = install;
+        self
+    }
+
+    /// How long dropping the [`Guard`] waits for everything to be written.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The writer's settings (rotation, redaction, queue, ...). [`root`](Self::root) and
+    /// [`default_component`](Self::default_component) set here win over the same settings
+    /// in `writer`.
+    pub fn log_writer(mut self, writer: LogWriterBuilder) -> Self {
+        self.writer = writer;
+        self
+    }
+
+    /// Adds a span processor after the file exporter (an OTLP exporter, a test probe).
+    pub fn span_processor<P: SpanProcessor + 'static>(mut self, processor: P) -> Self {
+        self.span_processors
+            .push(Box::new(move |b: TracerProviderBuilder| {
+                b.with_span_processor(processor)
+            }));
+        self
+    }
+
+    fn directives(&self) -> String {
+        self.filter
+            .clone()
+            .or_else(|| std::env::var(ENV_FILTER).ok())
+            .or_else(|| std::env::var(ENV_FILTER_FALLBACK).ok())
+            .unwrap_or_else(|| DEFAULT_FILTER.to_owned())
+    }
+
+    /// Builds the subscriber and everything behind it without installing anything global:
+    /// use the [`Dispatch`] with `tracing::dispatcher::with_default` / `set_default` (tests,
+    /// several subscribers in one process). The panic hook and the global OTel providers
+    /// are not installed.
+    pub fn build(self) -> Result<(Dispatch, Guard), InitError> {
+        let directives = self.directives();
+        let filter = EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|source| InitError::Filter {
+                directives: directives.clone(),
+                source,
+            })?
+            .add_directive(
+                format!("{CONTEXT_TARGET}=trace")
+                    .parse()
+                    .expect("a static directive parses"),
+            );
+
+        let mut writer = self.writer;
+        if let Some(root) = self.root {
+            writer = writer.root(root);
+        }
+        if let Some(c) = &self.default_component {
+            writer = writer.default_component(c.clone());
+        }
+        let (writer, writer_guard) = writer.build()?;
+
+        let mut resource = Resource::builder();
+        if let Some(name) = self.service_name {
+            resource = resource.with_service_name(name);
+        }
+        let resource = resource.build();
+        let mut tracer_builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_simple_exporter(FileSpanExporter::new(writer.clone()));
+        for hook in self.span_processors {
+            tracer_builder = hook(tracer_builder);
+        }
+        let tracer_provider = tracer_builder.build();
+        let logger_provider = SdkLoggerProvider::builder()
+            .with_resource(resource)
+            .with_simple_exporter(FileLogExporter::new(writer.clone()))
+            .build();
+
+        let mut targets = self.targets;
+        targets.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        let shared = Arc::new(Shared {
+            writer: writer.clone(),
+            targets,
+            logger_levels: static_directives(&directives),
+            pid: std::process::id(),
+        });
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(tracer_provider.tracer(TRACER_NAME))
+            // The event layer sets the location (not for LogContext spans) and the OS thread id.
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false);
+        let subscriber = Registry::default()
+            .with(filter)
+            .with(SpansOnly(otel))
+            .with(TracekitLayer::new(Arc::clone(&shared)));
+        let guard = Guard {
+            writer,
+            writer_guard: Some(writer_guard),
+            tracer_provider,
+            logger_provider,
+            timeout: self.shutdown_timeout,
+            shared,
+        };
+        Ok((Dispatch::new(subscriber), guard))
+    }
+
+    /// Builds and installs everything: the global `tracing` subscriber, the global OTel tracer
+    /// provider, tracekit's global [logger provider](logger_provider), the W3C trace-context +
+    /// baggage propagator and the panic hook. Keep the
+    /// returned [`Guard`] alive; dropping it flushes.
+    ///
+    /// A second call returns [`InitError::AlreadyInitialized`] (and starts nothing).
+    #[doc(alias = "try_init")]
+    pub fn init(self) -> Result<Guard, InitError> {
+        static INITIALIZED: AtomicBool = AtomicBool::new(false);
+        if INITIALIZED.swap(true, Ordering::AcqRel) {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let panic_hook = self.panic_hook;
+        let (dispatch, guard) = match self.build() {
+            Ok(built) => built,
+            Err(e) => {
+                INITIALIZED.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        if tracing::dispatcher::set_global_default(dispatch).is_err() {
+            // Another global subscriber (not ours) is installed: dropping `guard` stops what
+            // was started.
+            return Err(InitError::AlreadyInitialized);
+        }
+        opentelemetry::global::set_tracer_provider(guard.tracer_provider.clone());
+        let _ = GLOBAL_LOGGER_PROVIDER.set(guard.logger_provider.clone());
+        opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
+        if panic_hook {
+            crate::panic::install(Arc::clone(&guard.shared));
+        }
+        Ok(guard)
+    }
+}
+
+/// Keeps the bridge running; dropping it flushes every span and record to the files, waiting
+/// at most the [shutdown timeout](Builder::shutdown_timeout).
+///
+/// Spans still open when it drops are not written. Records written after it dropped are
+/// discarded.
+#[must_use = "dropping the guard shuts the log writer down: keep it alive for the program's life"]
+pub struct Guard {
+    writer: LogWriter,
+    writer_guard: Option<WriterGuard>,
+    tracer_provider: SdkTracerProvider,
+    logger_provider: SdkLoggerProvider,
+    timeout: Duration,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("writer", &self.writer)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// The log writer (its [`status`](LogWriter::status) counts what was written).
+    pub fn writer(&self) -> &LogWriter {
+        &self.writer
+    }
+
+    /// The tracer provider behind the tracing bridge (also the global one after
+    /// [`init`](Builder::init)).
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.tracer_provider
+    }
+
+    /// The logger provider whose records land in the same files: hand it to an OpenTelemetry
+    /// log appender or call the logs API on it (after [`init`](Builder::init) it is also
+    /// [`tracekit::logger_provider()`](logger_provider)).
+    ///
+    /// ```
+    /// use opentelemetry::logs::{LogRecord, Logger, LoggerProvider, Severity};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let (_dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// let logger = guard.logger_provider().logger("billing");
+    /// let mut record = logger.create_log_record();
+    /// record.set_severity_number(Severity::Warn);
+    /// record.set_body("card declined".into());
+    /// logger.emit(record);
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert!(text.contains("\"level\":\"WARNING\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn logger_provider(&self) -> &SdkLoggerProvider {
+        &self.logger_provider
+    }
+
+    /// Flushes and stops everything now, within the shutdown timeout; `Drop` does the same.
+    pub fn shutdown(mut self) -> Result<(), crate::exporters::WriteError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), crate::exporters::WriteError> {
+        let Some(writer_guard) = self.writer_guard.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.timeout;
+        // Ended spans and emitted log records are already queued (simple processors export
+        // synchronously); the providers' shutdown stops further exports and flushes.
+        let _ = self.tracer_provider.shutdown_with_timeout(self.timeout);
+        let _ = self
+            .logger_provider
+            .shutdown_with_timeout(remaining(deadline));
+        let result = self.writer.shutdown_with_timeout(remaining(deadline));
+        drop(writer_guard);
+        result
+    }
+}
+
+/// The directives without span or field filters (which need a span to decide), for
+/// [`Logger`](crate::Logger)s: `info,ranking=debug` gives loggers of component (or name)
+/// `ranking` the level `DEBUG`.
+fn static_directives(directives: &str) -> Targets {
+    let statics: Vec<&str> = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && d.parse::<Targets>().is_ok())
+        .collect();
+    statics.join(",").parse().unwrap_or_default()
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loggers_take_the_static_directives_only() {
+        let levels = static_directives("warn, ranking=debug,[{component=x}]=trace,myapp[req]=info");
+        assert!(levels.would_enable("ranking", &tracing::Level::DEBUG));
+        assert!(!levels.would_enable("candidate", &tracing::Level::INFO));
+        assert!(levels.would_enable("candidate", &tracing::Level::WARN));
+    }
+
+    #[test]
+    fn invalid_directives_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = builder()
+            .root(dir.path())
+            .filter("info,=[")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, InitError::Filter { .. }), "{err:?}");
+    }
+}
