@@ -1,5 +1,8 @@
 //! Key-based redaction: the one place that decides whether a value is written.
 
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// The value written in place of a redacted one.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -25,8 +28,11 @@ pub const DEFAULT_REDACT_KEYS: [&str; 4] = ["password", "token", "secret", "api_
 /// let r = Redactor::new(["credit_card"]);
 /// assert!(r.is_redacted("creditCard_number") == false && r.is_redacted("CREDIT_CARD_no"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Redactor {
+    /// Identifies this set of needles in the per-thread decision cache; a new set (a new
+    /// redactor, or a needle added) gets a new id, a clone shares it.
+    id: u64,
     /// Lower-cased, non-empty, deduplicated needles.
     needles: Vec<Box<[u8]>>,
     /// `first[b]` has bit `i` set when needle `i` starts with byte `b` in either ASCII case
@@ -40,6 +46,16 @@ pub struct Redactor {
     /// bytes at a time.
     folded_firsts: Vec<u64>,
 }
+
+impl PartialEq for Redactor {
+    fn eq(&self, other: &Self) -> bool {
+        self.needles == other.needles
+    }
+}
+
+impl Eq for Redactor {}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Default for Redactor {
     fn default() -> Self {
@@ -55,6 +71,7 @@ impl Redactor {
         S: AsRef<str>,
     {
         let mut r = Redactor {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             needles: Vec::new(),
             first: Box::new([0; 256]),
             min_len: usize::MAX,
@@ -70,6 +87,7 @@ impl Redactor {
     pub fn add(&mut self, needle: &str) {
         let lower: Box<[u8]> = needle.to_ascii_lowercase().into_bytes().into_boxed_slice();
         if !lower.is_empty() && !self.needles.contains(&lower) {
+            self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             let bit = 1u64 << self.needles.len().min(63);
             self.first[usize::from(lower[0])] |= bit;
             self.first[usize::from(lower[0].to_ascii_uppercase())] |= bit;
@@ -90,9 +108,38 @@ impl Redactor {
     }
 
     /// True when `key` contains any needle, ignoring ASCII case.
+    ///
+    /// The same few keys come back in every record, so the decision for a short key is
+    /// cached per thread, by content: a hit compares the key's bytes, never trusts its
+    /// address.
     #[inline]
     pub fn is_redacted(&self, key: &str) -> bool {
         let key = key.as_bytes();
+        let Some(content) = CachedKey::of(key) else {
+            return self.scan(key);
+        };
+        // Slot by address (a static key keeps its slot), spread by a Fibonacci hash.
+        let addr = key.as_ptr() as u64 ^ (key.len() as u64) << 56;
+        let slot = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
+        DECISIONS.with(|cache| {
+            // SAFETY: the cache is this thread's own and nothing below can re-enter it
+            // (`scan` calls no user code), so this is the only reference to the slot.
+            let entry = unsafe { &mut (*cache.get())[slot] };
+            if entry.owner == self.id && entry.key == content {
+                return entry.redacted;
+            }
+            let redacted = self.scan(key);
+            *entry = CacheEntry {
+                owner: self.id,
+                key: content,
+                redacted,
+            };
+            redacted
+        })
+    }
+
+    /// The uncached decision.
+    fn scan(&self, key: &[u8]) -> bool {
         let Some(last) = key.len().checked_sub(self.min_len) else {
             return false;
         };
@@ -141,6 +188,54 @@ impl Redactor {
         }
         false
     }
+}
+
+/// Slots of the per-thread decision cache (a power of two: the hash takes the top 6 bits).
+const CACHE_SLOTS: usize = 64;
+
+/// A key of up to 24 bytes, exactly: its length and its bytes in three words.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct CachedKey {
+    len: usize,
+    words: [u64; 3],
+}
+
+impl CachedKey {
+    const EMPTY: CachedKey = CachedKey {
+        len: usize::MAX,
+        words: [0; 3],
+    };
+
+    /// The key's content, or `None` when it is too long to cache.
+    #[inline(always)]
+    fn of(key: &[u8]) -> Option<CachedKey> {
+        let n = key.len();
+        let words = if n > 24 {
+            return None;
+        } else if n >= 16 {
+            [load_word(key, 0), load_word(key, 8), load_word(key, n - 8)]
+        } else if n >= 8 {
+            [load_word(key, 0), load_word(key, n - 8), 0]
+        } else {
+            [load_word(key, 0), 0, 0]
+        };
+        Some(CachedKey { len: n, words })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    owner: u64,
+    key: CachedKey,
+    redacted: bool,
+}
+
+thread_local! {
+    static DECISIONS: UnsafeCell<[CacheEntry; CACHE_SLOTS]> = const {
+        UnsafeCell::new(
+            [CacheEntry { owner: 0, key: CachedKey::EMPTY, redacted: false }; CACHE_SLOTS],
+        )
+    };
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -204,6 +299,31 @@ mod tests {
         }
         for key in ["", "user", "pass", "apikey", "tok", "session_id", "api-key"] {
             assert!(!r.is_redacted(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn cached_decisions_follow_content_and_redactor() {
+        let plain = Redactor::new(["pin"]);
+        let strict = Redactor::new(["pin", "user"]);
+        // The same buffer holds different keys over time: the cache must not trust it.
+        let mut buf = String::from("user_pin_code");
+        assert!(plain.is_redacted(&buf) && strict.is_redacted(&buf));
+        buf.replace_range(.., "user_pan_code");
+        assert!(!plain.is_redacted(&buf));
+        assert!(strict.is_redacted(&buf));
+        buf.replace_range(.., "xxxx_pan_code");
+        assert!(!plain.is_redacted(&buf) && !strict.is_redacted(&buf));
+        let mut grown = plain.clone();
+        grown.add("pan");
+        assert!(grown.is_redacted(&buf) && !plain.is_redacted(&buf));
+        for len in 0..40 {
+            let key: String = "ab".repeat(20)[..len].to_owned() + "token";
+            assert!(Redactor::default().is_redacted(&key), "{key}");
+            assert!(
+                !Redactor::default().is_redacted(&key[..key.len() - 1]),
+                "{key}"
+            );
         }
     }
 
