@@ -79,6 +79,35 @@ fn encode(c: &mut Criterion) {
         })
     });
 
+    // The seed's example line exactly: four data fields, no trace context.
+    group.bench_function("tracekit_seed_example", |b| {
+        let mut buf = Vec::with_capacity(1024);
+        b.iter(|| {
+            buf.clear();
+            let data = [
+                ("num_candidates", Value::U64(1500)),
+                ("in_network", Value::U64(750)),
+                ("out_network", Value::U64(750)),
+                ("duration_ms", Value::F64(45.2)),
+            ];
+            let record = Record::new(Level::INFO, "candidate", "Generated candidates")
+                .timestamp(black_box(now))
+                .request_id(black_box("req-abc-123"))
+                .user_id("user-456")
+                .session_id("session-789")
+                .data(&data)
+                .context(CodeContext {
+                    function: Some("generate_candidate_pool"),
+                    file: Some("candidate_generation.py"),
+                    line: Some(123),
+                    thread: Some(12345),
+                    process: Some(67890),
+                });
+            encoder.encode(&record, &mut buf);
+            black_box(&buf);
+        })
+    });
+
     group.bench_function("serde_json_derive", |b| {
         let mut buf = Vec::with_capacity(1024);
         b.iter(|| {

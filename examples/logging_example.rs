@@ -31,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     opentelemetry_api(&guard);
 
     // Dropping the guard flushes every span and record to the files.
+    let logs = guard.writer().root().join("logs");
     drop(guard);
+    // The library itself never prints; the example tells you where to look.
+    println!("wrote the examples' records under {}", logs.display());
+    println!("try: cargo run --bin log_analyzer -- summary");
     Ok(())
 }
 
