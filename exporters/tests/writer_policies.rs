@@ -540,3 +540,43 @@ fn quiet_files_are_closed_and_reopened_by_the_next_record() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["message"], "two");
 }
+
+/// Writes `records` (level, count) to component `c` and returns the writer's sync count.
+fn syncs_after(
+    policy: tracekit_exporters::FsyncPolicy,
+    records: &[(Level, usize)],
+    pause: Duration,
+) -> u64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let (writer, guard) = builder(tmp.path())
+        .daily_files(DailyFiles::None)
+        .fsync(policy)
+        .build()
+        .unwrap();
+    for &(level, n) in records {
+        for _ in 0..n {
+            writer.write(&Record::new(level, "c", "r")).unwrap();
+        }
+        writer.flush().unwrap();
+        std::thread::sleep(pause);
+    }
+    let syncs = writer.status().syncs;
+    drop(guard);
+    syncs
+}
+
+#[test]
+fn fsync_policies_sync_when_they_say() {
+    use tracekit_exporters::FsyncPolicy;
+    let info = [(Level::INFO, 100), (Level::INFO, 100)];
+    let with_error = [(Level::INFO, 100), (Level::ERROR, 1), (Level::INFO, 100)];
+    assert_eq!(
+        syncs_after(FsyncPolicy::Never, &with_error, Duration::ZERO),
+        0
+    );
+    assert_eq!(syncs_after(FsyncPolicy::OnError, &info, Duration::ZERO), 0);
+    // The error record's component file and errors/errors.log.
+    assert!(syncs_after(FsyncPolicy::OnError, &with_error, Duration::ZERO) >= 2);
+    let every = FsyncPolicy::Interval(Duration::from_millis(20));
+    assert!(syncs_after(every, &info, Duration::from_millis(100)) >= 1);
+}

@@ -136,9 +136,10 @@ pub enum AnalyzeError {
 /// ```
 /// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
 ///
-/// let analyzer = LogAnalyzer::new("trace").threads(2);
+/// # let dir = tempfile::tempdir().unwrap();
+/// let analyzer = LogAnalyzer::new(dir.path()).threads(2);
 /// let report = analyzer.find_errors(&ErrorFilter { component: Some("candidate".into()), ..ErrorFilter::default() })?;
-/// assert!(report.errors.is_empty()); // no such directory here: nothing found
+/// assert!(report.errors.is_empty()); // an empty directory: nothing found
 /// # Ok::<(), tracekit::analyzer::AnalyzeError>(())
 /// ```
 #[derive(Clone, Debug)]

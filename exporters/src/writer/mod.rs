@@ -75,6 +75,7 @@ pub(crate) struct Counters {
     pub archives_compressed: AtomicU64,
     pub archives_deleted: AtomicU64,
     pub archive_errors: AtomicU64,
+    pub syncs: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -193,6 +194,8 @@ pub struct WriterStatus {
     pub archives_deleted: u64,
     /// Failed archive operations (compression, deletion).
     pub archive_errors: u64,
+    /// `fdatasync` calls made under the fsync policy.
+    pub syncs: u64,
     /// Bytes waiting in the queue now.
     pub queued_bytes: u64,
 }
@@ -459,6 +462,7 @@ impl LogWriter {
             archives_compressed: c.archives_compressed.load(Ordering::Relaxed),
             archives_deleted: c.archives_deleted.load(Ordering::Relaxed),
             archive_errors: c.archive_errors.load(Ordering::Relaxed),
+            syncs: c.syncs.load(Ordering::Relaxed),
             queued_bytes,
         }
     }

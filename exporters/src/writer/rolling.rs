@@ -485,8 +485,11 @@ impl RollingFile {
     /// `fdatasync` if written since the last sync.
     pub(crate) fn sync(&mut self, ctx: &mut Ctx<'_>) {
         if let (true, Some(file)) = (self.dirty, &self.file) {
-            if let Err(e) = file.sync_data() {
-                self.fail(ctx, "sync", e);
+            match file.sync_data() {
+                Ok(()) => {
+                    ctx.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.fail(ctx, "sync", e),
             }
         }
         self.dirty = false;
