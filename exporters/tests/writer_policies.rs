@@ -44,12 +44,17 @@ fn count_tagged(path: &Path, threads: usize, per_thread: usize) -> usize {
 }
 
 #[test]
-fn lossless_keeps_every_record_with_a_small_queue() {
+fn lossless_keeps_every_record_with_a_small_queue_and_a_slow_writer() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 250_000;
     let dir = tempfile::tempdir().unwrap();
+    // A small queue, and a writer slowed by an fdatasync every millisecond: the producers
+    // outrun it and must wait.
     let (writer, guard) = builder(dir.path())
         .queue_bytes(64 * 1024)
+        .fsync(tracekit_exporters::FsyncPolicy::Interval(
+            Duration::from_millis(1),
+        ))
         .loss_policy(LossPolicy::Lossless)
         .max_file_size(1 << 30)
         .daily_files(DailyFiles::None)
@@ -78,6 +83,7 @@ fn lossless_keeps_every_record_with_a_small_queue() {
     let status = writer.status();
     assert_eq!(status.records_written, (THREADS * PER_THREAD) as u64);
     assert_eq!(status.records_dropped + status.records_lost, 0);
+    assert!(status.syncs > 0, "the writer was not slowed: {status:?}");
 }
 
 #[test]
