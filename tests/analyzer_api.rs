@@ -684,3 +684,59 @@ fn daily_files_stand_in_for_a_missing_main_file() {
     let perf = a.analyze_performance("feedback", None).unwrap();
     assert_eq!(perf.duration_ms.unwrap().count, 5);
 }
+
+#[test]
+fn log_records_of_the_request_trace_without_a_request_id_are_included() {
+    use opentelemetry::trace::{SpanId, TraceId};
+    use tracekit::exporters::{Level, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = std::time::SystemTime::now();
+    let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+    let tid = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+    let other = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let sid = SpanId::from_hex("b7ad6b7169203331").unwrap();
+    let records = vec![
+        Record::new(Level::INFO, "serving", "request in")
+            .timestamp(at(0))
+            .request_id("req-otel")
+            .trace(tid, sid),
+        // OTel-only code in the same trace: a log record with the trace id and no request id,
+        // in another component's file.
+        Record::new(Level::WARNING, "cache", "cache miss from otel-only code")
+            .timestamp(at(1))
+            .trace(tid, sid),
+        // Another trace's record without a request id, and an untraced one: not ours.
+        Record::new(Level::INFO, "cache", "other trace")
+            .timestamp(at(2))
+            .trace(other, sid),
+        Record::new(Level::INFO, "cache", "no trace").timestamp(at(3)),
+        Record::new(Level::INFO, "serving", "request out")
+            .timestamp(at(4))
+            .request_id("req-otel")
+            .trace(tid, sid),
+        // Another request in the same trace is not taken in.
+        Record::new(Level::INFO, "serving", "someone else")
+            .timestamp(at(5))
+            .request_id("req-other")
+            .trace(tid, sid),
+    ];
+    analyzer_common::write_more(dir.path(), &records);
+    let trace = LogAnalyzer::new(dir.path())
+        .threads(2)
+        .trace_request("req-otel");
+    let got: Vec<(&str, &str)> = trace
+        .entries
+        .iter()
+        .map(|e| (e.component.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("serving", "request in"),
+            ("cache", "cache miss from otel-only code"),
+            ("serving", "request out"),
+        ]
+    );
+    // Counted once, though the record is also in the daily file (when enabled).
+    assert_eq!(trace.trace_ids, ["0af7651916cd43dd8448eb211c80319c"]);
+}

@@ -188,6 +188,23 @@ fn trace_request_exit_statuses() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
+    // With --json, stdout says so too, and where it looked; the status stays 1.
+    let o = tr(&["req-9999", "--json"]);
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    let root = data().root().to_str().unwrap();
+    assert_eq!(v["request_id"], "req-9999");
+    assert_eq!(v["found"], false);
+    assert_eq!(v["looked_in"]["root"], root);
+    let dirs: Vec<&str> = v["looked_in"]["dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(dirs.iter().any(|d| d.ends_with("logs")), "{dirs:?}");
+    assert!(dirs.iter().any(|d| d.ends_with("archived")), "{dirs:?}");
+    assert!(v["looked_in"]["files"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(code(&tr(&[])), 2);
     assert_eq!(code(&tr(&["req-0001", "--bogus"])), 2);
     assert_eq!(code(&tr(&["req-0001", "extra"])), 2);

@@ -110,17 +110,36 @@ struct PerfAcc {
     errors: u64,
     values: Vec<f64>,
     per_function: HashMap<Box<str>, Vec<f64>>,
+    /// The function of the last timing record, and its durations so far: timing records of
+    /// one function come in runs, so most skip the hash map (pushed into it on a change).
+    last: Option<(Box<str>, Vec<f64>)>,
 }
 
 impl PerfAcc {
     fn timing(&mut self, ms: f64, function: &str) {
         self.values.push(ms);
-        match self.per_function.get_mut(function) {
-            Some(v) => v.push(ms),
-            None => {
-                self.per_function.insert(function.into(), vec![ms]);
+        if let Some((f, v)) = &mut self.last {
+            if **f == *function {
+                v.push(ms);
+                return;
             }
         }
+        if let Some((f, v)) = self.last.take() {
+            self.per_function.entry(f).or_default().extend(v);
+        }
+        let v = self.per_function.remove(function).unwrap_or_default();
+        self.last = Some((function.into(), v));
+        if let Some((_, v)) = &mut self.last {
+            v.push(ms);
+        }
+    }
+
+    /// The per-function durations, the last run included.
+    fn into_functions(mut self) -> HashMap<Box<str>, Vec<f64>> {
+        if let Some((f, v)) = self.last.take() {
+            self.per_function.entry(f).or_default().extend(v);
+        }
+        self.per_function
     }
 }
 
@@ -236,11 +255,11 @@ impl LogAnalyzer {
             visit,
         );
         let mut total = PerfAcc::default();
-        for acc in accs {
+        for mut acc in accs {
             total.records += acc.records;
             total.errors += acc.errors;
-            total.values.extend(acc.values);
-            for (f, v) in acc.per_function {
+            total.values.extend(std::mem::take(&mut acc.values));
+            for (f, v) in acc.into_functions() {
                 total.per_function.entry(f).or_default().extend(v);
             }
         }

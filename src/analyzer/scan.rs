@@ -25,8 +25,11 @@ use super::files::LogFile;
 
 /// Plain files are scanned in chunks of this size.
 pub(crate) const CHUNK: u64 = 8 * 1024 * 1024;
-/// Bytes read at a time.
-const READ_BLOCK: usize = 1024 * 1024;
+/// Bytes read at a time: small enough that the kernel's copy lands in, and the query then
+/// searches, a buffer that stays in L2 (1 MiB reads cost ~15% more CPU time on the
+/// performance query; 64 KiB reads, more syscalls), and fewer pages to fault in for a small
+/// file.
+const READ_BLOCK: usize = 256 * 1024;
 
 /// Why a line was skipped.
 ///

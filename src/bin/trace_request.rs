@@ -32,7 +32,8 @@ OPTIONS:
     -h, --help       this help
 
 EXIT STATUS:
-    0 found, 1 no record of the request, 2 error
+    0 found, 1 no record of the request (with --json, stdout still gets an object:
+    request_id, found: false, looked_in: root, dirs, files, bytes; and scan), 2 error
 
 EXAMPLES:
     trace_request req-abc-123
@@ -100,6 +101,24 @@ fn run() -> anyhow::Result<ExitCode> {
                 "{}",
                 render_footer(&trace.scan, &Style::plain())
             );
+        }
+        if json {
+            // Scripts get an answer on stdout too: not found, and where we looked.
+            let root = analyzer.root();
+            common::print_json(&serde_json::json!({
+                "request_id": request_id,
+                "found": false,
+                "looked_in": {
+                    "root": root.display().to_string(),
+                    "dirs": [
+                        root.join("logs").display().to_string(),
+                        root.join("archived").display().to_string(),
+                    ],
+                    "files": trace.scan.files,
+                    "bytes": trace.scan.bytes,
+                },
+                "scan": &trace.scan,
+            }))?;
         }
         return Ok(ExitCode::from(common::NOT_FOUND));
     }
