@@ -193,20 +193,39 @@ impl LogContext {
             .parent
             .take()
             .unwrap_or_else(opentelemetry::Context::current);
-        let mut baggage = Baggage::new();
-        for (key, (value, metadata)) in base.baggage() {
-            baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
-        }
-        for (key, value) in [
-            (REQUEST_ID_KEY, &self.request_id),
-            (USER_ID_KEY, &self.user_id),
-            (SESSION_ID_KEY, &self.session_id),
-        ] {
-            if let Some(v) = value {
-                baggage.insert(key, v.clone());
+        let ours = [
+            (REQUEST_ID_KEY, self.request_id.as_deref()),
+            (USER_ID_KEY, self.user_id.as_deref()),
+            (SESSION_ID_KEY, self.session_id.as_deref()),
+        ];
+        let inherited = base.baggage();
+        // Copying baggage costs a validated, hashed, allocating insert per entry: skip it
+        // when the ids are already there as they would be written (a nested context that
+        // changes none), and do not copy the entries this context replaces.
+        let unchanged = ours.iter().all(|(key, value)| {
+            value.is_none_or(|v| {
+                inherited
+                    .get_with_metadata(key)
+                    .is_some_and(|(b, meta)| b.as_str() == v && meta.as_str().is_empty())
+            })
+        });
+        let attached = if unchanged {
+            base.attach()
+        } else {
+            let mut baggage = Baggage::new();
+            for (key, (value, metadata)) in inherited {
+                let replaced = ours.iter().any(|(k, v)| v.is_some() && key.as_str() == *k);
+                if !replaced {
+                    baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+                }
             }
-        }
-        let attached = base.with_baggage(baggage).attach();
+            for (key, value) in ours {
+                if let Some(v) = value {
+                    baggage.insert(key, v.to_owned());
+                }
+            }
+            base.with_baggage(baggage).attach()
+        };
         let span = tracing::info_span!(
             target: CONTEXT_TARGET,
             "request",

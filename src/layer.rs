@@ -3,8 +3,9 @@
 //! Each span gets a [`Scope`] computed once in `on_new_span` (inherited from its parent, its own
 //! fields overriding) and cached in the span's extensions: request, user and session ids,
 //! component, function name and the OpenTelemetry trace and span ids. An event then costs one
-//! span lookup, one `Arc` clone, two passes over its fields and the encoding, which streams the
-//! fields straight into the writer's thread-local line buffer.
+//! span lookup, one `Arc` clone, one pass over its fields (which encodes `data` into a
+//! per-thread buffer and keeps the message and the other record keys aside) and the encoding
+//! of the line around it into the writer's thread-local line buffer.
 
 use std::cell::RefCell;
 use std::error::Error;
@@ -23,8 +24,8 @@ use tracing_subscriber::Layer;
 
 use crate::context::ContextValue;
 use crate::exporters::{
-    current_thread_id, normalize_component, CodeContext, Exception, FieldWriter, Fields, Level,
-    LogWriter, Record,
+    current_thread_id, normalize_component, CodeContext, EncodedFields, Exception, FieldWriter,
+    Level, LogWriter, Record,
 };
 
 /// The target of the spans [`LogContext`](crate::LogContext) opens. They carry request context
@@ -299,18 +300,45 @@ where
 impl TracekitLayer {
     fn write_event(&self, event: &Event<'_>, scope: Option<&Scope>, scratch: &mut Scratch) {
         scratch.clear();
-        event.record(scratch);
         let meta = event.metadata();
+        let Scratch { data, fields, .. } = scratch;
+        data.write(self.shared.writer.encoder(), |w| {
+            if let Some(extras) = scope.and_then(|s| s.extras.as_deref()) {
+                let own = meta.fields();
+                for (key, value) in extras {
+                    if own.field(&**key).is_none() {
+                        value.write(w, key);
+                    }
+                }
+            }
+            // One pass: the record keys are kept aside, the rest streams into `data`.
+            event.record(&mut EventVisitor {
+                w,
+                fields: &mut *fields,
+            });
+            if fields.has_backtrace && fields.error_field.is_none() {
+                // Without an error it is an ordinary field.
+                w.str(BACKTRACE, &fields.backtrace);
+            }
+        });
+        let fields = &mut scratch.fields;
         let level = match *meta.level() {
             tracing::Level::TRACE => Level::TRACE,
             tracing::Level::DEBUG => Level::DEBUG,
             tracing::Level::INFO => Level::INFO,
             tracing::Level::WARN => Level::WARNING,
-            _ if scratch.critical => Level::CRITICAL,
+            _ if fields.critical => Level::CRITICAL,
             _ => Level::ERROR,
         };
-        let component: &str = if scratch.has_component {
-            &scratch.component
+        if fields.error_field.is_some() && !fields.backtrace.is_empty() {
+            if !fields.exc_traceback.is_empty() {
+                fields.exc_traceback.push('\n');
+            }
+            fields.exc_traceback.push_str(&fields.backtrace);
+        }
+        let fields = &scratch.fields;
+        let component: &str = if fields.has_component {
+            &fields.component
         } else if let Some(c) = scope.and_then(|s| s.component.as_deref()) {
             c
         } else {
@@ -319,15 +347,9 @@ impl TracekitLayer {
         let function = scope
             .and_then(|s| s.function)
             .or_else(|| meta.module_path());
-        let data = EventFields {
-            event,
-            skip: scratch.error_field,
-            skip_backtrace: scratch.error_field.is_some(),
-            extras: scope.and_then(|s| s.extras.as_deref()),
-        };
-        let mut record = Record::new(level, component, &scratch.message)
+        let mut record = Record::new(level, component, &fields.message)
             .logger(meta.target())
-            .data(&data)
+            .data(&scratch.data)
             .context(CodeContext {
                 function,
                 file: meta.file(),
@@ -335,17 +357,11 @@ impl TracekitLayer {
                 thread: Some(current_thread_id()),
                 process: Some(self.shared.pid),
             });
-        if scratch.error_field.is_some() {
-            if !scratch.backtrace.is_empty() {
-                if !scratch.exc_traceback.is_empty() {
-                    scratch.exc_traceback.push('\n');
-                }
-                scratch.exc_traceback.push_str(&scratch.backtrace);
-            }
+        if fields.error_field.is_some() {
             record = record.exception(Exception {
-                kind: &scratch.exc_kind,
-                message: &scratch.exc_message,
-                traceback: Some(scratch.exc_traceback.as_str()).filter(|t| !t.is_empty()),
+                kind: &fields.exc_kind,
+                message: &fields.exc_message,
+                traceback: Some(fields.exc_traceback.as_str()).filter(|t| !t.is_empty()),
             });
         }
         self.shared.write(scope, record);
@@ -356,9 +372,17 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// Per-thread buffers for the parts of an event that precede `data` in the record.
+/// Per-thread buffers for one event: its `data`, encoded while its fields are visited, and
+/// the fields that become record keys instead.
 #[derive(Default)]
 struct Scratch {
+    data: EncodedFields,
+    fields: KeyFields,
+}
+
+/// The event fields that feed record keys rather than `data`.
+#[derive(Default)]
+struct KeyFields {
     message: String,
     component: String,
     has_component: bool,
@@ -368,8 +392,10 @@ struct Scratch {
     exc_kind: String,
     exc_message: String,
     exc_traceback: String,
-    /// A `backtrace` field: appended to the exception's traceback when there is one.
+    /// A `backtrace` field: appended to the exception's traceback when there is one, else
+    /// written into `data`.
     backtrace: String,
+    has_backtrace: bool,
 }
 
 /// Buffers grown by one huge event are not kept.
@@ -377,13 +403,15 @@ const KEEP_SCRATCH: usize = 16 * 1024;
 
 impl Scratch {
     fn clear(&mut self) {
+        self.data.clear();
+        let f = &mut self.fields;
         for s in [
-            &mut self.message,
-            &mut self.component,
-            &mut self.exc_kind,
-            &mut self.exc_message,
-            &mut self.exc_traceback,
-            &mut self.backtrace,
+            &mut f.message,
+            &mut f.component,
+            &mut f.exc_kind,
+            &mut f.exc_message,
+            &mut f.exc_traceback,
+            &mut f.backtrace,
         ] {
             if s.capacity() > KEEP_SCRATCH {
                 *s = String::new();
@@ -391,61 +419,127 @@ impl Scratch {
                 s.clear();
             }
         }
-        self.has_component = false;
-        self.critical = false;
-        self.error_field = None;
+        f.has_component = false;
+        f.critical = false;
+        f.error_field = None;
+        f.has_backtrace = false;
     }
 }
 
-impl Visit for Scratch {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            MESSAGE => self.message.push_str(value),
-            COMPONENT => {
-                self.component.push_str(value);
-                self.has_component = true;
-            }
-            BACKTRACE => self.backtrace.push_str(value),
-            _ => {}
+/// Visits an event's fields once: record keys into [`KeyFields`], the rest into `data`.
+struct EventVisitor<'w, 'b> {
+    w: &'w mut FieldWriter<'b>,
+    fields: &'w mut KeyFields,
+}
+
+/// True for the names that never go into `data` (whatever their type).
+#[inline]
+fn is_key_field(name: &str) -> bool {
+    matches!(name, MESSAGE | COMPONENT | CRITICAL_FIELD)
+}
+
+impl Visit for EventVisitor<'_, '_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if !is_key_field(field.name()) {
+            self.w.f64(field.name(), value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if !is_key_field(field.name()) {
+            self.w.i64(field.name(), value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if !is_key_field(field.name()) {
+            self.w.u64(field.name(), value);
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if !is_key_field(field.name()) {
+            self.w
+                .value(field.name(), &crate::exporters::Value::I128(value));
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if !is_key_field(field.name()) {
+            self.w
+                .value(field.name(), &crate::exporters::Value::U128(value));
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == CRITICAL_FIELD {
-            self.critical = value;
+        match field.name() {
+            CRITICAL_FIELD => self.fields.critical = value,
+            MESSAGE | COMPONENT => {}
+            name => self.w.bool(name, value),
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let f = &mut *self.fields;
+        match field.name() {
+            MESSAGE => f.message.push_str(value),
+            COMPONENT => {
+                f.component.push_str(value);
+                f.has_component = true;
+            }
+            BACKTRACE => {
+                f.backtrace.push_str(value);
+                f.has_backtrace = true;
+            }
+            CRITICAL_FIELD => {}
+            name => self.w.str(name, value),
+        }
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        if !is_key_field(field.name()) {
+            self.w.bytes(field.name(), value);
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if self.error_field.is_some() {
+        let f = &mut *self.fields;
+        if f.error_field.is_some() {
+            // Only the first error is the exception; the others are data.
+            if !is_key_field(field.name()) {
+                self.w.display(field.name(), &value);
+            }
             return;
         }
-        self.error_field = Some(field.name());
-        let _ = write!(self.exc_message, "{value}");
-        let _ = write!(self.exc_kind, "{value:?}");
-        let kind_len = type_name_len(&self.exc_kind);
+        f.error_field = Some(field.name());
+        let _ = write!(f.exc_message, "{value}");
+        let _ = write!(f.exc_kind, "{value:?}");
+        let kind_len = type_name_len(&f.exc_kind);
         if kind_len == 0 {
-            self.exc_kind.clear();
-            self.exc_kind.push_str("Error");
+            f.exc_kind.clear();
+            f.exc_kind.push_str("Error");
         } else {
-            self.exc_kind.truncate(kind_len);
+            f.exc_kind.truncate(kind_len);
         }
-        write_source_chain(&mut self.exc_traceback, value);
+        write_source_chain(&mut f.exc_traceback, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let f = &mut *self.fields;
         match field.name() {
             MESSAGE => {
-                let _ = write!(self.message, "{value:?}");
+                let _ = write!(f.message, "{value:?}");
             }
             BACKTRACE => {
-                let _ = write!(self.backtrace, "{value:?}");
+                let _ = write!(f.backtrace, "{value:?}");
+                f.has_backtrace = true;
             }
             COMPONENT => {
-                let _ = write!(self.component, "{value:?}");
-                self.has_component = true;
+                let _ = write!(f.component, "{value:?}");
+                f.has_component = true;
             }
-            _ => {}
+            CRITICAL_FIELD => {}
+            name => self.w.debug(name, value),
         }
     }
 }
@@ -476,113 +570,6 @@ pub(crate) fn write_source_chain(out: &mut String, error: &(dyn Error + 'static)
         }
         let _ = write!(out, "caused by: {cause}");
         next = cause.source();
-    }
-}
-
-/// An event's fields as the record's `data`, streamed with their types.
-struct EventFields<'a> {
-    event: &'a Event<'a>,
-    /// The error field already written as the exception.
-    skip: Option<&'static str>,
-    /// The `backtrace` field is part of the exception.
-    skip_backtrace: bool,
-    extras: Option<&'a [Extra]>,
-}
-
-impl Fields for EventFields<'_> {
-    fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        if let Some(extras) = self.extras {
-            let own = self.event.metadata().fields();
-            for (key, value) in extras {
-                if own.field(&**key).is_none() {
-                    value.write(w, key);
-                }
-            }
-        }
-        self.event.record(&mut DataVisitor {
-            w,
-            skip: self.skip,
-            skip_backtrace: self.skip_backtrace,
-        });
-    }
-}
-
-struct DataVisitor<'w, 'b> {
-    w: &'w mut FieldWriter<'b>,
-    skip: Option<&'static str>,
-    skip_backtrace: bool,
-}
-
-impl DataVisitor<'_, '_> {
-    #[inline]
-    fn keep(&self, name: &str) -> bool {
-        !matches!(name, MESSAGE | COMPONENT | CRITICAL_FIELD)
-            && self.skip != Some(name)
-            && !(self.skip_backtrace && name == BACKTRACE)
-    }
-}
-
-impl Visit for DataVisitor<'_, '_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.keep(field.name()) {
-            self.w.f64(field.name(), value);
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.keep(field.name()) {
-            self.w.i64(field.name(), value);
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.keep(field.name()) {
-            self.w.u64(field.name(), value);
-        }
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.keep(field.name()) {
-            self.w
-                .value(field.name(), &crate::exporters::Value::I128(value));
-        }
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.keep(field.name()) {
-            self.w
-                .value(field.name(), &crate::exporters::Value::U128(value));
-        }
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.keep(field.name()) {
-            self.w.bool(field.name(), value);
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.keep(field.name()) {
-            self.w.str(field.name(), value);
-        }
-    }
-
-    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        if self.keep(field.name()) {
-            self.w.bytes(field.name(), value);
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if self.keep(field.name()) {
-            self.w.display(field.name(), &value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.keep(field.name()) {
-            self.w.debug(field.name(), value);
-        }
     }
 }
 
@@ -689,6 +676,72 @@ mod tests {
         assert_eq!(type_name_len("\"text\""), 0);
         assert_eq!(type_name_len("connection refused"), 0);
         assert_eq!(type_name_len("Error: x"), 0);
+    }
+
+    /// The records written under `f`, parsed, with `component` `t` (so in `logs/t/t.log`).
+    fn records(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let (dispatch, guard) = crate::builder()
+            .root(dir.path())
+            .default_component("t")
+            .panic_hook(false)
+            .build()
+            .unwrap();
+        tracing::dispatcher::with_default(&dispatch, f);
+        drop(guard);
+        let text = std::fs::read_to_string(dir.path().join("logs/t/t.log")).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &serde_json::Value| r.get("span").is_none())
+            .collect()
+    }
+
+    #[derive(Debug)]
+    struct Boom;
+    impl fmt::Display for Boom {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("boom")
+        }
+    }
+    impl Error for Boom {}
+
+    #[test]
+    fn one_pass_keeps_record_keys_out_of_data() {
+        let records = records(|| {
+            let _cx = crate::LogContext::new()
+                .field("experiment", "v2")
+                .field("attempt", 1_u64)
+                .enter();
+            // A backtrace before the error is still the exception's; a second error is data.
+            tracing::error!(
+                backtrace = "at f (a.rs:1)",
+                error = &Boom as &dyn Error,
+                other = &Boom as &dyn Error,
+                attempt = 3_u64,
+                "first"
+            );
+            // Without an error, a backtrace is an ordinary field.
+            tracing::warn!(backtrace = ?"bt", n = 1_i64, "second");
+            crate::critical!(token = "t0k", "third");
+        });
+        let first = &records[0];
+        assert_eq!(first["message"], "first");
+        assert_eq!(first["exception"]["type"], "Boom");
+        assert_eq!(first["exception"]["traceback"], "at f (a.rs:1)");
+        assert_eq!(
+            first["data"],
+            serde_json::json!({"experiment": "v2", "other": "boom", "attempt": 3})
+        );
+        let second = &records[1];
+        assert_eq!(
+            second["data"],
+            serde_json::json!({"experiment": "v2", "attempt": 1, "n": 1, "backtrace": "\"bt\""})
+        );
+        assert!(second.get("exception").is_none());
+        let third = &records[2];
+        assert_eq!(third["level"], "CRITICAL");
+        assert_eq!(third["data"]["token"], "[REDACTED]");
+        assert!(third["data"].get(CRITICAL_FIELD).is_none());
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub use config::{
     Clock, Compression, DailyFiles, FsyncPolicy, LogWriterBuilder, LossPolicy, SystemClock,
 };
 pub use encoder::{
-    FieldWriter, ListWriter, RecordEncoder, Redactor, DEFAULT_REDACT_KEYS, REDACTED,
+    EncodedFields, FieldWriter, ListWriter, RecordEncoder, Redactor, DEFAULT_REDACT_KEYS, REDACTED,
 };
 pub use error::{BuildError, WriteError};
 pub use level::{Level, ParseLevelError};

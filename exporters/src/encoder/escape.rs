@@ -44,13 +44,27 @@ pub(crate) fn push_slice(out: &mut Vec<u8>, s: &[u8]) {
         return;
     }
     out.reserve(32);
-    let len = out.len();
-    // SAFETY: `reserve(32)` leaves room for `n <= 32` bytes past `len`; every read stays
-    // within `s` (the two overlapping halves cover it exactly); `set_len` covers only
-    // bytes just written.
+    // SAFETY: `reserve(32)` leaves room for `n <= 32` bytes past `len`.
     unsafe {
-        let src = s.as_ptr();
-        let dst = out.as_mut_ptr().add(len);
+        let len = out.len();
+        copy_short(out.as_mut_ptr().add(len), s);
+        out.set_len(len + n);
+    }
+}
+
+/// Copies `s` (at most 32 bytes) to `dst` without a call.
+///
+/// # Safety
+///
+/// `dst` must be valid for `s.len()` bytes of writes, and `s.len() <= 32`.
+#[inline(always)]
+unsafe fn copy_short(dst: *mut u8, s: &[u8]) {
+    let n = s.len();
+    debug_assert!(n <= 32);
+    let src = s.as_ptr();
+    // SAFETY: every read stays within `s` (the two overlapping halves cover it exactly);
+    // every write within the `n` bytes at `dst` the caller vouches for.
+    unsafe {
         if n >= 16 {
             let a = std::ptr::read_unaligned(src.cast::<u128>());
             let b = std::ptr::read_unaligned(src.add(n - 16).cast::<u128>());
@@ -71,7 +85,49 @@ pub(crate) fn push_slice(out: &mut Vec<u8>, s: &[u8]) {
                 *dst.add(i) = *src.add(i);
             }
         }
-        out.set_len(len + n);
+    }
+}
+
+/// Appends `prefix"s"suffix` with `s` escaped: a record key and its string value, or a
+/// field's quoted key and its colon. A short plain `s` between short affixes takes one
+/// capacity check for all of it.
+#[inline(always)]
+pub(crate) fn push_quoted_between(out: &mut Vec<u8>, prefix: &[u8], s: &str, suffix: &[u8]) {
+    let bytes = s.as_bytes();
+    if prefix.len() <= 32 && suffix.len() <= 32 && bytes.len() <= 16 && is_plain_short(bytes) {
+        let total = prefix.len() + bytes.len() + 2 + suffix.len();
+        out.reserve(total);
+        // SAFETY: `reserve(total)` leaves room for every byte written; each piece is at
+        // most 32 bytes, as `copy_short` needs.
+        unsafe {
+            let len = out.len();
+            let mut dst = out.as_mut_ptr().add(len);
+            copy_short(dst, prefix);
+            dst = dst.add(prefix.len());
+            *dst = b'"';
+            copy_short(dst.add(1), bytes);
+            dst = dst.add(1 + bytes.len());
+            *dst = b'"';
+            copy_short(dst.add(1), suffix);
+            out.set_len(len + total);
+        }
+        return;
+    }
+    out.extend_from_slice(prefix);
+    quoted_str_into(out, s);
+    out.extend_from_slice(suffix);
+}
+
+/// True when `bytes` (at most 16) needs no escaping.
+#[inline(always)]
+fn is_plain_short(bytes: &[u8]) -> bool {
+    debug_assert!(bytes.len() <= 16);
+    if bytes.len() >= 8 {
+        !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
+    } else {
+        let mut padded = [b' '; 8];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        !needs_look(u64::from_le_bytes(padded))
     }
 }
 
@@ -106,18 +162,9 @@ const fn needs_look(w: u64) -> bool {
 #[inline(always)]
 pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if bytes.len() <= 16 {
-        let clean = if bytes.len() >= 8 {
-            !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
-        } else {
-            let mut padded = [b' '; 8];
-            padded[..bytes.len()].copy_from_slice(bytes);
-            !needs_look(u64::from_le_bytes(padded))
-        };
-        if clean {
-            push_slice(out, bytes);
-            return;
-        }
+    if bytes.len() <= 16 && is_plain_short(bytes) {
+        push_slice(out, bytes);
+        return;
     }
     escape_long(out, bytes);
 }

@@ -100,6 +100,11 @@ impl Redactor {
         }
     }
 
+    /// Identifies this set of needles (shared by clones, new after [`add`](Self::add)).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The needles, lower-cased.
     pub fn needles(&self) -> impl Iterator<Item = &str> {
         self.needles
