@@ -360,11 +360,6 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
-    /// How many fields were written so far.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
     /// True when no field was written yet.
     pub fn is_empty(&self) -> bool {
         self.count == 0
@@ -448,6 +443,55 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
+    /// The entries of anything `Serialize` that is a map or a struct, as fields of this
+    /// object (redaction applies to every key, at every depth). `None` and `()` add nothing.
+    /// Returns false, writing nothing, for any other value.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use tracekit_exporters::{FieldWriter, Fields, Level, Record, RecordEncoder};
+    ///
+    /// struct Flat(BTreeMap<&'static str, u64>);
+    /// impl Fields for Flat {
+    ///     fn write_fields(&self, w: &mut FieldWriter<'_>) {
+    ///         assert!(w.flatten(&self.0));
+    ///         assert!(!w.flatten(&42));
+    ///     }
+    /// }
+    /// let data = Flat(BTreeMap::from([("count", 3), ("token", 7)]));
+    /// let mut out = Vec::new();
+    /// RecordEncoder::default().encode(&Record::new(Level::INFO, "c", "m").data(&data), &mut out);
+    /// let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    /// assert_eq!(v["data"]["count"], 3);
+    /// assert_eq!(v["data"]["token"], "[REDACTED]");
+    /// ```
+    pub fn flatten<T: Serialize + ?Sized>(&mut self, v: &T) -> bool {
+        let mark = self.out.len();
+        serialize_value(self.out, self.redactor, v);
+        let written = &self.out[mark..];
+        match written {
+            b"null" | b"{}" => {
+                self.out.truncate(mark);
+                true
+            }
+            [b'{', .., b'}'] => {
+                // Drop the braces: the entries become this object's fields.
+                self.out.pop();
+                if self.count > 0 {
+                    self.out[mark] = b',';
+                } else {
+                    self.out.remove(mark);
+                }
+                self.count += 1;
+                true
+            }
+            _ => {
+                self.out.truncate(mark);
+                false
+            }
+        }
+    }
+
     /// A [`Value`].
     pub fn value(&mut self, key: &str, v: &Value<'_>) {
         if self.key(key) {
@@ -527,11 +571,6 @@ impl EncodedFields {
             self.buf.clear();
         }
         self.count = 0;
-    }
-
-    /// How many fields it holds.
-    pub fn len(&self) -> usize {
-        self.count
     }
 
     /// True when it holds no field.
@@ -762,5 +801,36 @@ mod tests {
             &mut out,
         );
         assert!(String::from_utf8(out).unwrap().contains("ada@example.com"));
+    }
+
+    #[test]
+    fn compound_map_keys_are_keyed_by_their_json_text() {
+        use std::collections::BTreeMap;
+        let odd = BTreeMap::from([((1, 2), "tuple"), ((3, 4), "other")]);
+        let secret = BTreeMap::from([(("api_key", 1), "sk-live")]);
+        struct Both<'a>(
+            &'a BTreeMap<(i32, i32), &'a str>,
+            &'a BTreeMap<(&'a str, i32), &'a str>,
+        );
+        impl Fields for Both<'_> {
+            fn write_fields(&self, w: &mut FieldWriter<'_>) {
+                w.serialize("odd", self.0);
+                w.serialize("keyed", self.1);
+            }
+        }
+        let mut out = Vec::new();
+        RecordEncoder::default().encode(
+            &Record::new(crate::Level::INFO, "c", "m").data(&Both(&odd, &secret)),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["data"]["odd"],
+            serde_json::json!({"[1,2]": "tuple", "[3,4]": "other"})
+        );
+        assert_eq!(
+            v["data"]["keyed"],
+            serde_json::json!({"[\"api_key\",1]": "[REDACTED]"})
+        );
     }
 }

@@ -311,10 +311,25 @@ impl ser::SerializeMap for Compound<'_> {
     type Error = SerializeError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result {
         self.comma();
-        let redact = key.serialize(MapKeySerializer {
+        let mark = self.ser.out.len();
+        let redact = match key.serialize(MapKeySerializer {
             out: self.ser.out,
             redactor: self.ser.redactor,
-        })?;
+        }) {
+            Ok(redact) => redact,
+            Err(_) => {
+                // A compound key (a tuple, a struct): keyed by its compact JSON text.
+                self.ser.out.truncate(mark);
+                let mut text = Vec::new();
+                key.serialize(JsonSerializer {
+                    out: &mut text,
+                    redactor: self.ser.redactor,
+                })?;
+                let text = String::from_utf8_lossy(&text);
+                quoted_str_into(self.ser.out, &text);
+                self.ser.redactor.is_redacted(&text)
+            }
+        };
         self.ser.out.push(b':');
         self.redact_value = redact;
         Ok(())
@@ -367,6 +382,7 @@ impl MapKeySerializer<'_> {
     }
 }
 
+/// Tells `serialize_key` to fall back to the key's JSON text.
 fn key_must_be_a_string() -> SerializeError {
     SerializeError("a map key must be a string, a number, a bool or a char".into())
 }
