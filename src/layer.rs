@@ -35,6 +35,22 @@ pub(crate) const CONTEXT_TARGET: &str = "tracekit::context";
 /// The event field that marks a `CRITICAL` record (see [`critical!`](crate::critical)).
 pub const CRITICAL_FIELD: &str = "tracekit.critical";
 
+/// The boolean event field that marks a timing record: `tracekit.timing = true` also writes the
+/// record to `performance/performance.log` (the decorators use it; so can any event that
+/// carries a `duration_ms`). Like [`CRITICAL_FIELD`] it never appears in `data`.
+///
+/// ```no_run
+/// let started = std::time::Instant::now();
+/// // ... the work ...
+/// tracing::info!(
+///     { tracekit::TIMING_FIELD } = true,
+///     function = "rank",
+///     duration_ms = started.elapsed().as_secs_f64() * 1e3,
+///     "rank completed"
+/// );
+/// ```
+pub const TIMING_FIELD: &str = "tracekit.timing";
+
 /// Field names that feed record keys instead of `data`.
 const MESSAGE: &str = "message";
 const COMPONENT: &str = "component";
@@ -348,6 +364,7 @@ impl TracekitLayer {
             .and_then(|s| s.function)
             .or_else(|| meta.module_path());
         let mut record = Record::new(level, component, &fields.message)
+            .timing(fields.timing)
             .logger(meta.target())
             .data(&scratch.data)
             .context(CodeContext {
@@ -387,6 +404,7 @@ struct KeyFields {
     component: String,
     has_component: bool,
     critical: bool,
+    timing: bool,
     /// The error field that became the record's exception.
     error_field: Option<&'static str>,
     exc_kind: String,
@@ -421,6 +439,7 @@ impl Scratch {
         }
         f.has_component = false;
         f.critical = false;
+        f.timing = false;
         f.error_field = None;
         f.has_backtrace = false;
     }
@@ -435,7 +454,7 @@ struct EventVisitor<'w, 'b> {
 /// True for the names that never go into `data` (whatever their type).
 #[inline]
 fn is_key_field(name: &str) -> bool {
-    matches!(name, MESSAGE | COMPONENT | CRITICAL_FIELD)
+    matches!(name, MESSAGE | COMPONENT | CRITICAL_FIELD | TIMING_FIELD)
 }
 
 impl Visit for EventVisitor<'_, '_> {
@@ -474,6 +493,7 @@ impl Visit for EventVisitor<'_, '_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         match field.name() {
             CRITICAL_FIELD => self.fields.critical = value,
+            TIMING_FIELD => self.fields.timing = value,
             MESSAGE | COMPONENT => {}
             name => self.w.bool(name, value),
         }
@@ -491,7 +511,7 @@ impl Visit for EventVisitor<'_, '_> {
                 f.backtrace.push_str(value);
                 f.has_backtrace = true;
             }
-            CRITICAL_FIELD => {}
+            CRITICAL_FIELD | TIMING_FIELD => {}
             name => self.w.str(name, value),
         }
     }
@@ -538,7 +558,7 @@ impl Visit for EventVisitor<'_, '_> {
                 let _ = write!(f.component, "{value:?}");
                 f.has_component = true;
             }
-            CRITICAL_FIELD => {}
+            CRITICAL_FIELD | TIMING_FIELD => {}
             name => self.w.debug(name, value),
         }
     }
@@ -742,6 +762,32 @@ mod tests {
         assert_eq!(third["level"], "CRITICAL");
         assert_eq!(third["data"]["token"], "[REDACTED]");
         assert!(third["data"].get(CRITICAL_FIELD).is_none());
+    }
+
+    #[test]
+    fn timing_field_marks_a_timing_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dispatch, guard) = crate::builder()
+            .root(dir.path())
+            .default_component("t")
+            .panic_hook(false)
+            .build()
+            .unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!({ TIMING_FIELD } = true, duration_ms = 1.5, "timed");
+            tracing::info!(duration_ms = 2.5, "not timed");
+        });
+        drop(guard);
+        let perf =
+            std::fs::read_to_string(dir.path().join("logs/performance/performance.log")).unwrap();
+        let perf: Vec<serde_json::Value> = perf
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(perf.len(), 1);
+        assert_eq!(perf[0]["message"], "timed");
+        assert_eq!(perf[0]["data"], serde_json::json!({"duration_ms": 1.5}));
+        assert_eq!(perf[0]["component"], "t");
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub use init::{
     builder, init, logger_provider, Builder, Guard, InitError, DEFAULT_FILTER,
     DEFAULT_SHUTDOWN_TIMEOUT, ENV_FILTER, ENV_FILTER_FALLBACK,
 };
-pub use layer::CRITICAL_FIELD;
+pub use layer::{CRITICAL_FIELD, TIMING_FIELD};
 pub use logger::{get_logger, Logger};
 pub use propagation::{
     current_context, extract, extract_from, extract_headers, inject, inject_context, inject_headers,
