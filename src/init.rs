@@ -316,6 +316,7 @@ impl Builder {
             targets,
             logger_levels: static_directives(&directives),
             pid: std::process::id(),
+            serial: crate::layer::next_serial(),
         });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer(TRACER_NAME))

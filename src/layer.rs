@@ -24,8 +24,8 @@ use tracing_subscriber::Layer;
 
 use crate::context::ContextValue;
 use crate::exporters::{
-    current_thread_id, normalize_component, CodeContext, EncodedFields, Exception, FieldWriter,
-    Level, LogWriter, Record,
+    current_thread_id, normalize_component, CodeContext, EncodedFields, Exception, FieldKey,
+    FieldWriter, Level, LogWriter, Record, RecordEncoder, RecordHead,
 };
 
 /// The target of the spans [`LogContext`](crate::LogContext) opens. They carry request context
@@ -66,6 +66,15 @@ pub(crate) struct Shared {
     /// The static level directives, for [`Logger`](crate::Logger)s without a level of their own.
     pub logger_levels: tracing_subscriber::filter::Targets,
     pub pid: u32,
+    /// Tells this layer's cached record heads from another's (see [`next_serial`]).
+    pub serial: u64,
+}
+
+/// A process-wide serial number: never 0, never reused, so that a thread's cached record
+/// heads, keyed by serials, cannot be mistaken for those of a dropped layer or scope.
+pub(crate) fn next_serial() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Shared {
@@ -84,12 +93,7 @@ impl Shared {
     /// Writes one record in `scope`, and marks the scope's span as failed for errors.
     pub(crate) fn write<'a>(&self, scope: Option<&'a Scope>, mut record: Record<'a>) {
         if let Some(scope) = scope {
-            record.request_id = scope.request_id.as_deref();
-            record.user_id = scope.user_id.as_deref();
-            record.session_id = scope.session_id.as_deref();
-            if scope.trace_id != TraceId::INVALID {
-                record = record.trace(scope.trace_id, scope.span_id);
-            }
+            record = scope.ids(record);
         }
         // Lossless by default: a full queue waits. A writer that is shut down drops the record,
         // and the library has nowhere else to report that (it never writes to stderr).
@@ -118,6 +122,27 @@ pub(crate) struct Scope {
     pub otel: Option<opentelemetry::Context>,
     /// Extra key-values of a [`LogContext`](crate::LogContext), written into every line's `data`.
     pub extras: Option<Arc<[Extra]>>,
+    /// Set anew by [`Scope::seal`] each time a scope is stored: the key of cached heads.
+    pub serial: u64,
+}
+
+impl Scope {
+    /// `record` with this scope's request, user and session ids and trace and span ids.
+    pub(crate) fn ids<'a>(&'a self, mut record: Record<'a>) -> Record<'a> {
+        record.request_id = self.request_id.as_deref();
+        record.user_id = self.user_id.as_deref();
+        record.session_id = self.session_id.as_deref();
+        if self.trace_id != TraceId::INVALID {
+            record = record.trace(self.trace_id, self.span_id);
+        }
+        record
+    }
+
+    /// The scope as stored in a span, with a serial of its own.
+    pub(crate) fn seal(mut self) -> Arc<Scope> {
+        self.serial = next_serial();
+        Arc::new(self)
+    }
 }
 
 /// One extra key-value of a [`LogContext`](crate::LogContext).
@@ -135,6 +160,7 @@ impl Default for Scope {
             span_id: SpanId::INVALID,
             otel: None,
             extras: None,
+            serial: 0,
         }
     }
 }
@@ -188,7 +214,7 @@ pub(crate) fn set_extras(dispatch: &Dispatch, id: &Id, extras: &[Extra]) -> Opti
         }
     }
     scope.extras = Some(merged.into());
-    old.0 = Arc::new(scope);
+    old.0 = scope.seal();
     Some(())
 }
 
@@ -276,7 +302,7 @@ where
                 scope.otel = Some(cx.clone());
             }
         }
-        span.extensions_mut().insert(ScopeExt(Arc::new(scope)));
+        span.extensions_mut().insert(ScopeExt(scope.seal()));
     }
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
@@ -294,7 +320,7 @@ where
         let error = own.error.take();
         own.apply(&mut scope);
         let otel = scope.otel.clone();
-        old.0 = Arc::new(scope);
+        old.0 = scope.seal();
         drop(ext);
         if let (Some(message), Some(cx)) = (error, otel) {
             cx.span().set_status(Status::error(message));
@@ -317,7 +343,13 @@ impl TracekitLayer {
     fn write_event(&self, event: &Event<'_>, scope: Option<&Scope>, scratch: &mut Scratch) {
         scratch.clear();
         let meta = event.metadata();
-        let Scratch { data, fields, .. } = scratch;
+        let Scratch {
+            data,
+            fields,
+            callsites,
+            ..
+        } = scratch;
+        let roles = callsites.roles(&self.shared, meta);
         data.write(self.shared.writer.encoder(), |w| {
             if let Some(extras) = scope.and_then(|s| s.extras.as_deref()) {
                 let own = meta.fields();
@@ -331,6 +363,7 @@ impl TracekitLayer {
             event.record(&mut EventVisitor {
                 w,
                 fields: &mut *fields,
+                roles,
             });
             if fields.has_backtrace && fields.error_field.is_none() {
                 // Without an error it is an ordinary field.
@@ -352,28 +385,56 @@ impl TracekitLayer {
             }
             fields.exc_traceback.push_str(&fields.backtrace);
         }
-        let fields = &scratch.fields;
-        let component: &str = if fields.has_component {
-            &fields.component
-        } else if let Some(c) = scope.and_then(|s| s.component.as_deref()) {
-            c
-        } else {
-            self.shared.component_for_target(meta.target())
+        let Scratch {
+            data,
+            fields,
+            heads,
+            ..
+        } = scratch;
+        let fields = &*fields;
+        let key = HeadKey {
+            layer: self.shared.serial,
+            scope: scope.map_or(0, |s| s.serial),
+            callsite: meta as *const _ as usize,
         };
-        let function = scope
-            .and_then(|s| s.function)
-            .or_else(|| meta.module_path());
-        let mut record = Record::new(level, component, &fields.message)
+        let slot = &mut heads[key.slot()];
+        let event_component = fields.has_component.then_some(fields.component.as_str());
+        if !slot.matches(&key, event_component) {
+            let component: &str =
+                match (event_component, scope.and_then(|s| s.component.as_deref())) {
+                    (Some(c), _) | (None, Some(c)) => c,
+                    (None, None) => self.shared.component_for_target(meta.target()),
+                };
+            let function = scope
+                .and_then(|s| s.function)
+                .or_else(|| meta.module_path());
+            let mut base = Record::new(level, component, "")
+                .logger(meta.target())
+                .context(CodeContext {
+                    function,
+                    file: meta.file(),
+                    line: meta.line(),
+                    thread: Some(current_thread_id()),
+                    process: Some(self.shared.pid),
+                });
+            if let Some(scope) = scope {
+                base = scope.ids(base);
+            }
+            self.shared
+                .writer
+                .encoder()
+                .encode_head(&base, &mut slot.head);
+            slot.key = key;
+            slot.component.clear();
+            slot.has_component = fields.has_component;
+            if let Some(c) = event_component {
+                slot.component.push_str(c);
+            }
+        }
+        let mut record = Record::new(level, "", &fields.message)
             .timing(fields.timing)
-            .logger(meta.target())
-            .data(&scratch.data)
-            .context(CodeContext {
-                function,
-                file: meta.file(),
-                line: meta.line(),
-                thread: Some(current_thread_id()),
-                process: Some(self.shared.pid),
-            });
+            .data(&*data)
+            .head(&slot.head);
         if fields.error_field.is_some() {
             record = record.exception(Exception {
                 kind: &fields.exc_kind,
@@ -395,6 +456,73 @@ thread_local! {
 struct Scratch {
     data: EncodedFields,
     fields: KeyFields,
+    /// Record heads of recent (layer, span scope, call site) triples: the parts of a record
+    /// that only these determine, encoded once (see [`RecordHead`]).
+    heads: Heads,
+    /// What to do with each field of recent call sites.
+    callsites: Callsites,
+}
+
+/// Cached heads, direct-mapped by [`HeadKey::slot`].
+struct Heads(Box<[CachedHead; HEAD_SLOTS]>);
+
+const HEAD_SLOTS: usize = 64;
+
+impl Default for Heads {
+    fn default() -> Self {
+        Heads(Box::new(std::array::from_fn(|_| CachedHead::default())))
+    }
+}
+
+impl std::ops::Index<usize> for Heads {
+    type Output = CachedHead;
+    fn index(&self, i: usize) -> &CachedHead {
+        &self.0[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Heads {
+    fn index_mut(&mut self, i: usize) -> &mut CachedHead {
+        &mut self.0[i]
+    }
+}
+
+/// What a record head depends on besides an event's own `component` field. Serials are never
+/// reused and call sites are `'static`, so equal keys mean equal heads.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct HeadKey {
+    layer: u64,
+    scope: u64,
+    callsite: usize,
+}
+
+impl HeadKey {
+    #[inline]
+    fn slot(&self) -> usize {
+        let h = (self.callsite as u64 >> 4) ^ self.scope.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h ^ (h >> 29)) as usize % HEAD_SLOTS
+    }
+}
+
+#[derive(Default)]
+struct CachedHead {
+    /// All zero (no layer has serial 0) until first filled.
+    key: HeadKey,
+    has_component: bool,
+    /// The event's own `component` field, when it had one.
+    component: String,
+    head: RecordHead,
+}
+
+impl CachedHead {
+    #[inline]
+    fn matches(&self, key: &HeadKey, component: Option<&str>) -> bool {
+        self.key == *key
+            && match component {
+                None => !self.has_component,
+                Some(c) => self.has_component && self.component == c,
+            }
+    }
 }
 
 /// The event fields that feed record keys rather than `data`.
@@ -445,80 +573,153 @@ impl Scratch {
     }
 }
 
+/// What the layer does with one field of a call site, decided once per call site.
+enum Role {
+    Message,
+    Component,
+    Backtrace,
+    Critical,
+    Timing,
+    /// Into `data`, under this key.
+    Data(FieldKey),
+}
+
+impl Role {
+    fn of(encoder: &RecordEncoder, name: &str) -> Role {
+        match name {
+            MESSAGE => Role::Message,
+            COMPONENT => Role::Component,
+            BACKTRACE => Role::Backtrace,
+            CRITICAL_FIELD => Role::Critical,
+            TIMING_FIELD => Role::Timing,
+            name => Role::Data(FieldKey::new(encoder, name)),
+        }
+    }
+}
+
+/// The roles of a call site's fields, by field index, for one layer.
+#[derive(Default)]
+struct CallsiteRoles {
+    layer: u64,
+    callsite: usize,
+    roles: Vec<Role>,
+}
+
+/// Per-thread [`CallsiteRoles`], direct-mapped by call site address.
+struct Callsites(Box<[CallsiteRoles; CALLSITE_SLOTS]>);
+
+const CALLSITE_SLOTS: usize = 64;
+
+impl Default for Callsites {
+    fn default() -> Self {
+        Callsites(Box::new(std::array::from_fn(|_| CallsiteRoles::default())))
+    }
+}
+
+impl Callsites {
+    /// The roles of `meta`'s fields under `layer`, computed on first use.
+    #[inline]
+    fn roles(&mut self, layer: &Shared, meta: &'static tracing::Metadata<'static>) -> &[Role] {
+        let callsite = meta as *const _ as usize;
+        let slot = &mut self.0[(callsite >> 4) % CALLSITE_SLOTS];
+        if slot.layer != layer.serial || slot.callsite != callsite {
+            let encoder = layer.writer.encoder();
+            slot.roles.clear();
+            slot.roles
+                .extend(meta.fields().iter().map(|f| Role::of(encoder, f.name())));
+            slot.layer = layer.serial;
+            slot.callsite = callsite;
+        }
+        &slot.roles
+    }
+}
+
 /// Visits an event's fields once: record keys into [`KeyFields`], the rest into `data`.
 struct EventVisitor<'w, 'b> {
     w: &'w mut FieldWriter<'b>,
     fields: &'w mut KeyFields,
+    roles: &'w [Role],
 }
 
-/// True for the names that never go into `data` (whatever their type).
-#[inline]
-fn is_key_field(name: &str) -> bool {
-    matches!(name, MESSAGE | COMPONENT | CRITICAL_FIELD | TIMING_FIELD)
+impl<'w> EventVisitor<'w, '_> {
+    /// The `data` key of `field`, or `None` for a record key (whatever its type).
+    #[inline]
+    fn data_key(&self, field: &Field) -> Option<&'w FieldKey> {
+        let roles: &'w [Role] = self.roles;
+        match roles.get(field.index()) {
+            Some(Role::Data(key)) => Some(key),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn role(&self, field: &Field) -> Option<&'w Role> {
+        let roles: &'w [Role] = self.roles;
+        roles.get(field.index())
+    }
 }
 
 impl Visit for EventVisitor<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if !is_key_field(field.name()) {
-            self.w.f64(field.name(), value);
+        if let Some(key) = self.data_key(field) {
+            self.w.f64(key, value);
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if !is_key_field(field.name()) {
-            self.w.i64(field.name(), value);
+        if let Some(key) = self.data_key(field) {
+            self.w.i64(key, value);
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if !is_key_field(field.name()) {
-            self.w.u64(field.name(), value);
+        if let Some(key) = self.data_key(field) {
+            self.w.u64(key, value);
         }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        if !is_key_field(field.name()) {
-            self.w
-                .value(field.name(), &crate::exporters::Value::I128(value));
+        if let Some(key) = self.data_key(field) {
+            self.w.value(key, &crate::exporters::Value::I128(value));
         }
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        if !is_key_field(field.name()) {
-            self.w
-                .value(field.name(), &crate::exporters::Value::U128(value));
+        if let Some(key) = self.data_key(field) {
+            self.w.value(key, &crate::exporters::Value::U128(value));
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        match field.name() {
-            CRITICAL_FIELD => self.fields.critical = value,
-            TIMING_FIELD => self.fields.timing = value,
-            MESSAGE | COMPONENT => {}
-            name => self.w.bool(name, value),
+        match self.role(field) {
+            Some(Role::Critical) => self.fields.critical = value,
+            Some(Role::Timing) => self.fields.timing = value,
+            Some(Role::Data(key)) => self.w.bool(key, value),
+            _ => {}
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        let role = self.role(field);
         let f = &mut *self.fields;
-        match field.name() {
-            MESSAGE => f.message.push_str(value),
-            COMPONENT => {
+        match role {
+            Some(Role::Message) => f.message.push_str(value),
+            Some(Role::Component) => {
                 f.component.push_str(value);
                 f.has_component = true;
             }
-            BACKTRACE => {
+            Some(Role::Backtrace) => {
                 f.backtrace.push_str(value);
                 f.has_backtrace = true;
             }
-            CRITICAL_FIELD | TIMING_FIELD => {}
-            name => self.w.str(name, value),
+            Some(Role::Data(key)) => self.w.str(key, value),
+            _ => {}
         }
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        if !is_key_field(field.name()) {
-            self.w.bytes(field.name(), value);
+        if let Some(key) = self.data_key(field) {
+            self.w.bytes(key, value);
         }
     }
 
@@ -526,8 +727,8 @@ impl Visit for EventVisitor<'_, '_> {
         let f = &mut *self.fields;
         if f.error_field.is_some() {
             // Only the first error is the exception; the others are data.
-            if !is_key_field(field.name()) {
-                self.w.display(field.name(), &value);
+            if let Some(key) = self.data_key(field) {
+                self.w.display(key, &value);
             }
             return;
         }
@@ -545,21 +746,22 @@ impl Visit for EventVisitor<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let role = self.role(field);
         let f = &mut *self.fields;
-        match field.name() {
-            MESSAGE => {
+        match role {
+            Some(Role::Message) => {
                 let _ = write!(f.message, "{value:?}");
             }
-            BACKTRACE => {
+            Some(Role::Backtrace) => {
                 let _ = write!(f.backtrace, "{value:?}");
                 f.has_backtrace = true;
             }
-            COMPONENT => {
+            Some(Role::Component) => {
                 let _ = write!(f.component, "{value:?}");
                 f.has_component = true;
             }
-            CRITICAL_FIELD | TIMING_FIELD => {}
-            name => self.w.debug(name, value),
+            Some(Role::Data(key)) => self.w.debug(key, value),
+            _ => {}
         }
     }
 }
@@ -790,6 +992,97 @@ mod tests {
         assert_eq!(perf[0]["component"], "t");
     }
 
+    /// One call site logs again and again while what its record head depends on changes: the
+    /// span, a recorded field of the span, the event's own component, the layer. Each line
+    /// must show the values of its own moment, never a cached head of an earlier one.
+    #[test]
+    fn cached_heads_follow_every_change() {
+        fn log(component: Option<&str>, n: u64) {
+            match component {
+                Some(c) => tracing::info!(component = c, n, token = "t0k", "line"),
+                None => tracing::info!(n, token = "t0k", "line"),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (dispatch, guard) = crate::builder()
+            .root(dir.path())
+            .default_component("t")
+            .panic_hook(false)
+            .build()
+            .unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            for round in 0..2_u64 {
+                let _a = crate::LogContext::new().request_id("req-a").enter();
+                log(None, 10 * round);
+                let span = tracing::info_span!("work", request_id = tracing::field::Empty);
+                let _s = span.enter();
+                log(None, 10 * round + 1);
+                span.record("request_id", "req-b");
+                log(None, 10 * round + 2);
+                log(Some("x"), 10 * round + 3);
+                log(Some("y"), 10 * round + 4);
+                log(None, 10 * round + 5);
+            }
+        });
+        drop(guard);
+        let mut records: Vec<serde_json::Value> = ["t", "x", "y"]
+            .iter()
+            .flat_map(|c| {
+                let text = std::fs::read_to_string(dir.path().join(format!("logs/{c}/{c}.log")));
+                let text = text.unwrap();
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .filter(|r| r.get("span").is_none())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        records.sort_by_key(|r| r["data"]["n"].as_u64());
+        let seen: Vec<(u64, &str, &str, &str)> = records
+            .iter()
+            .map(|r| {
+                assert_eq!(r["data"]["token"], "[REDACTED]");
+                (
+                    r["data"]["n"].as_u64().unwrap(),
+                    r["request_id"].as_str().unwrap(),
+                    r["component"].as_str().unwrap(),
+                    r["context"]["function"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let here = module_path!();
+        for round in 0..2 {
+            let n = 10 * round;
+            assert_eq!(
+                &seen[6 * round as usize..6 * round as usize + 6],
+                [
+                    (n, "req-a", "t", here),
+                    (n + 1, "req-a", "t", "work"),
+                    (n + 2, "req-b", "t", "work"),
+                    (n + 3, "req-b", "x", "work"),
+                    (n + 4, "req-b", "y", "work"),
+                    (n + 5, "req-b", "t", "work"),
+                ]
+            );
+        }
+        // Another layer (another default component) on the same thread, same call site.
+        let dir = tempfile::tempdir().unwrap();
+        let (dispatch, guard) = crate::builder()
+            .root(dir.path())
+            .default_component("other")
+            .panic_hook(false)
+            .build()
+            .unwrap();
+        tracing::dispatcher::with_default(&dispatch, || log(None, 99));
+        drop(guard);
+        let text = std::fs::read_to_string(dir.path().join("logs/other/other.log")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            (line["component"].as_str(), line["data"]["n"].as_u64()),
+            (Some("other"), Some(99))
+        );
+        assert!(line.get("request_id").is_none());
+    }
+
     #[test]
     fn target_prefixes_match_whole_segments() {
         let (writer, _guard) = LogWriter::builder()
@@ -804,6 +1097,7 @@ mod tests {
             ],
             logger_levels: Default::default(),
             pid: 1,
+            serial: next_serial(),
         };
         assert_eq!(shared.component_for_target("myapp::ranking"), "ranking");
         assert_eq!(shared.component_for_target("myapp::ranking::x"), "ranking");

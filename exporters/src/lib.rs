@@ -59,7 +59,8 @@ pub use config::{
     Clock, Compression, DailyFiles, FsyncPolicy, LogWriterBuilder, LossPolicy, SystemClock,
 };
 pub use encoder::{
-    EncodedFields, FieldWriter, ListWriter, RecordEncoder, Redactor, DEFAULT_REDACT_KEYS, REDACTED,
+    EncodedFields, FieldKey, FieldWriter, Key, ListWriter, RecordEncoder, RecordHead, Redactor,
+    DEFAULT_REDACT_KEYS, REDACTED,
 };
 pub use error::{BuildError, WriteError};
 pub use level::{Level, ParseLevelError};

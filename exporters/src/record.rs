@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-use crate::encoder::FieldWriter;
+use crate::encoder::{FieldWriter, RecordHead};
 use crate::Level;
 
 /// One record of the contract, borrowing everything from its producer.
@@ -63,6 +63,9 @@ pub struct Record<'a> {
     pub span: Option<SpanInfo<'a>>,
     /// A timing record: also written to `performance/performance.log`.
     pub timing: bool,
+    /// Pre-encoded repeated parts: when set, the encoder writes them instead of `component`,
+    /// `logger`, the ids and `context` (see [`RecordHead`]).
+    pub head: Option<&'a RecordHead>,
 }
 
 impl fmt::Debug for Record<'_> {
@@ -98,6 +101,7 @@ impl<'a> Record<'a> {
             exception: None,
             span: None,
             timing: false,
+            head: None,
         }
     }
 
@@ -176,6 +180,15 @@ impl<'a> Record<'a> {
     #[must_use]
     pub fn timing(mut self, timing: bool) -> Self {
         self.timing = timing;
+        self
+    }
+
+    /// Uses pre-encoded repeated parts (made by
+    /// [`RecordEncoder::encode_head`](crate::RecordEncoder::encode_head)) instead of this
+    /// record's component, logger, ids and context.
+    #[must_use]
+    pub fn head(mut self, head: &'a RecordHead) -> Self {
+        self.head = Some(head);
         self
     }
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::{json, Map, Value as J};
 use tracekit_exporters::{
-    CodeContext, Exception, Level, Record, RecordEncoder, SpanInfo, SpanStatus, Value,
+    CodeContext, Exception, Level, Record, RecordEncoder, RecordHead, SpanInfo, SpanStatus, Value,
 };
 use writer_common::{from_micros, rfc3339};
 
@@ -645,8 +645,37 @@ fn check(r: &OwnedRecord) -> Result<(), TestCaseError> {
 
     let mut out = b"previous line\n".to_vec();
     let prefix = out.len();
-    let range = RecordEncoder::default().encode(&rec, &mut out);
+    let encoder = RecordEncoder::default();
+    let range = encoder.encode(&rec, &mut out);
     let line = &out[prefix..];
+
+    // The same record through a pre-encoded head (made from a record that differs in
+    // everything a head does not cover) gives the same bytes and component range.
+    let mut head = RecordHead::default();
+    let donor = Record {
+        message: "other",
+        data: None,
+        exception: None,
+        span: None,
+        level: Level::CRITICAL,
+        ..rec
+    };
+    encoder.encode_head(&donor, &mut head);
+    let stripped = Record {
+        component: "ignored",
+        logger: None,
+        request_id: None,
+        user_id: None,
+        session_id: None,
+        trace_id: None,
+        span_id: None,
+        context: None,
+        ..rec
+    };
+    let mut via_head = b"previous line\n".to_vec();
+    let head_range = encoder.encode(&stripped.head(&head), &mut via_head);
+    prop_assert_eq!(&via_head, &out);
+    prop_assert_eq!(head_range, range.clone());
 
     // Exactly one line, `\n`-terminated, no raw control byte anywhere else.
     prop_assert_eq!(line.last(), Some(&b'\n'));

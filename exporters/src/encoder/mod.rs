@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
 
 use crate::component::{is_normal, normalize_component};
-use crate::record::{Fields, Record, SpanStatus, Value};
+use crate::record::{CodeContext, Fields, Record, SpanStatus, Value};
 use escape::{escape_bytes_into, push_quoted_between, push_slice, quoted_str_into, EscapingWriter};
 use serializer::JsonSerializer;
 use timestamp::{format_rfc3339_micros, unix_micros};
@@ -81,69 +81,25 @@ impl RecordEncoder {
         out.extend_from_slice(&format_rfc3339_micros(unix_micros(record.timestamp)));
         out.extend_from_slice(b"\",\"level\":\"");
         push_slice(out, record.level.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"component\":\"");
-        let component_start = out.len();
-        if record.component.is_empty() {
-            push_slice(out, self.default_component.as_bytes());
-        } else if is_normal(record.component) {
-            push_slice(out, record.component.as_bytes());
-        } else {
-            push_slice(out, normalize_component(record.component).as_bytes());
-        }
-        let component = component_start..out.len();
-        out.push(b'"');
-        opt_str(out, b",\"logger\":", record.logger);
-        opt_str(out, b",\"request_id\":", record.request_id);
-        opt_str(out, b",\"user_id\":", record.user_id);
-        opt_str(out, b",\"session_id\":", record.session_id);
-        if let Some(id) = record.trace_id.filter(|id| *id != TraceId::INVALID) {
-            out.extend_from_slice(b",\"trace_id\":");
-            hex_quoted(out, &id.to_bytes());
-        }
-        if let Some(id) = record.span_id.filter(|id| *id != SpanId::INVALID) {
-            out.extend_from_slice(b",\"span_id\":");
-            hex_quoted(out, &id.to_bytes());
-        }
+        let component = match record.head {
+            Some(head) => {
+                let base = out.len();
+                out.extend_from_slice(&head.buf[..head.ids_end]);
+                base + head.component.start..base + head.component.end
+            }
+            None => self.encode_ids(record, out),
+        };
         out.extend_from_slice(b",\"message\":");
         quoted_str_into(out, record.message);
         if let Some(data) = record.data {
             self.object(out, b",\"data\":", |w| data.write_fields(w));
         }
-        if let Some(ctx) = record.context {
-            // Fixed keys: no redaction needed.
-            let mark = out.len();
-            out.extend_from_slice(b",\"context\":{");
-            let open = out.len();
-            let sep = |out: &mut Vec<u8>, key: &[u8]| {
-                if out.len() > open {
-                    out.push(b',');
+        match record.head {
+            Some(head) => out.extend_from_slice(&head.buf[head.ids_end..]),
+            None => {
+                if let Some(ctx) = record.context {
+                    encode_context(&ctx, out);
                 }
-                out.extend_from_slice(key);
-            };
-            if let Some(f) = ctx.function {
-                sep(out, b"\"function\":");
-                quoted_str_into(out, f);
-            }
-            if let Some(f) = ctx.file {
-                sep(out, b"\"file\":");
-                quoted_str_into(out, f);
-            }
-            if let Some(l) = ctx.line {
-                sep(out, b"\"line\":");
-                write_u64(out, l.into());
-            }
-            if let Some(t) = ctx.thread {
-                sep(out, b"\"thread\":");
-                write_u64(out, t);
-            }
-            if let Some(p) = ctx.process {
-                sep(out, b"\"process\":");
-                write_u64(out, p.into());
-            }
-            if out.len() == open {
-                out.truncate(mark);
-            } else {
-                out.push(b'}');
             }
         }
         if let Some(exc) = record.exception {
@@ -193,6 +149,68 @@ impl RecordEncoder {
         component
     }
 
+    /// Writes `,"component":..` through `"span_id"` and returns where the component stands.
+    fn encode_ids(&self, record: &Record<'_>, out: &mut Vec<u8>) -> Range<usize> {
+        out.extend_from_slice(b"\",\"component\":\"");
+        let component_start = out.len();
+        if record.component.is_empty() {
+            push_slice(out, self.default_component.as_bytes());
+        } else if is_normal(record.component) {
+            push_slice(out, record.component.as_bytes());
+        } else {
+            push_slice(out, normalize_component(record.component).as_bytes());
+        }
+        let component = component_start..out.len();
+        out.push(b'"');
+        opt_str(out, b",\"logger\":", record.logger);
+        opt_str(out, b",\"request_id\":", record.request_id);
+        opt_str(out, b",\"user_id\":", record.user_id);
+        opt_str(out, b",\"session_id\":", record.session_id);
+        if let Some(id) = record.trace_id.filter(|id| *id != TraceId::INVALID) {
+            out.extend_from_slice(b",\"trace_id\":");
+            hex_quoted(out, &id.to_bytes());
+        }
+        if let Some(id) = record.span_id.filter(|id| *id != SpanId::INVALID) {
+            out.extend_from_slice(b",\"span_id\":");
+            hex_quoted(out, &id.to_bytes());
+        }
+        component
+    }
+
+    /// Encodes the parts of `record` that a run of records sharing a call site and a span
+    /// repeat (component, logger, request, user and session ids, trace and span ids, and the
+    /// code context) into `head`, for [`Record::head`] to reuse them.
+    ///
+    /// A head is only valid with the encoder that made it (its default component) and for
+    /// records whose repeated parts are the same as `record`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracekit_exporters::{CodeContext, Level, Record, RecordEncoder, RecordHead};
+    ///
+    /// let encoder = RecordEncoder::default();
+    /// let base = Record::new(Level::INFO, "ranking", "")
+    ///     .request_id("req-1")
+    ///     .context(CodeContext { function: Some("rank"), line: Some(7), ..Default::default() });
+    /// let mut head = RecordHead::default();
+    /// encoder.encode_head(&base, &mut head);
+    ///
+    /// let (mut direct, mut reused) = (Vec::new(), Vec::new());
+    /// let record = Record { message: "scored", ..base };
+    /// encoder.encode(&record, &mut direct);
+    /// encoder.encode(&record.head(&head), &mut reused);
+    /// assert_eq!(direct, reused);
+    /// ```
+    pub fn encode_head(&self, record: &Record<'_>, head: &mut RecordHead) {
+        head.buf.clear();
+        head.component = self.encode_ids(record, &mut head.buf);
+        head.ids_end = head.buf.len();
+        if let Some(ctx) = record.context {
+            encode_context(&ctx, &mut head.buf);
+        }
+    }
+
     /// Writes `prefix{fields}`, or nothing when no field was written.
     fn object(&self, out: &mut Vec<u8>, prefix: &[u8], f: impl FnOnce(&mut FieldWriter<'_>)) {
         let mark = out.len();
@@ -206,6 +224,71 @@ impl RecordEncoder {
             out.push(b'}');
         }
     }
+}
+
+/// Writes `,"context":{..}`, or nothing for an empty context.
+fn encode_context(ctx: &CodeContext<'_>, out: &mut Vec<u8>) {
+    // Fixed keys: no redaction needed.
+    let mark = out.len();
+    out.extend_from_slice(b",\"context\":{");
+    let open = out.len();
+    let sep = |out: &mut Vec<u8>, key: &[u8]| {
+        if out.len() > open {
+            out.push(b',');
+        }
+        out.extend_from_slice(key);
+    };
+    if let Some(f) = ctx.function {
+        sep(out, b"\"function\":");
+        quoted_str_into(out, f);
+    }
+    if let Some(f) = ctx.file {
+        sep(out, b"\"file\":");
+        quoted_str_into(out, f);
+    }
+    if let Some(l) = ctx.line {
+        sep(out, b"\"line\":");
+        write_u64(out, l.into());
+    }
+    if let Some(t) = ctx.thread {
+        sep(out, b"\"thread\":");
+        write_u64(out, t);
+    }
+    if let Some(p) = ctx.process {
+        sep(out, b"\"process\":");
+        write_u64(out, p.into());
+    }
+    if out.len() == open {
+        out.truncate(mark);
+    } else {
+        out.push(b'}');
+    }
+}
+
+/// The repeated parts of a record, encoded once by [`RecordEncoder::encode_head`] and reused
+/// by the records that set [`Record::head`]: component, logger, request, user and session
+/// ids, trace and span ids, and the code context.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{Level, Record, RecordEncoder, RecordHead};
+///
+/// let encoder = RecordEncoder::default();
+/// let mut head = RecordHead::default();
+/// encoder.encode_head(&Record::new(Level::INFO, "serving", "").request_id("req-9"), &mut head);
+/// let mut line = Vec::new();
+/// encoder.encode(&Record::new(Level::INFO, "ignored", "served").head(&head), &mut line);
+/// let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+/// assert_eq!((json["component"].as_str(), json["request_id"].as_str()), (Some("serving"), Some("req-9")));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RecordHead {
+    buf: Vec<u8>,
+    /// Where the component name stands in `buf`.
+    component: Range<usize>,
+    /// Where the ids end and the context begins.
+    ids_end: usize,
 }
 
 #[inline]
@@ -366,15 +449,15 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A string.
-    pub fn str(&mut self, key: &str, v: &str) {
-        if self.key(key) {
+    pub fn str(&mut self, key: &(impl Key + ?Sized), v: &str) {
+        if key.write_key(self) {
             quoted_str_into(self.out, v);
         }
     }
 
     /// Bytes as a string; invalid UTF-8 becomes U+FFFD.
-    pub fn bytes(&mut self, key: &str, v: &[u8]) {
-        if self.key(key) {
+    pub fn bytes(&mut self, key: &(impl Key + ?Sized), v: &[u8]) {
+        if key.write_key(self) {
             self.out.push(b'"');
             escape_bytes_into(self.out, v);
             self.out.push(b'"');
@@ -382,44 +465,44 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A signed integer.
-    pub fn i64(&mut self, key: &str, v: i64) {
-        if self.key(key) {
+    pub fn i64(&mut self, key: &(impl Key + ?Sized), v: i64) {
+        if key.write_key(self) {
             write_i64(self.out, v);
         }
     }
 
     /// An unsigned integer.
-    pub fn u64(&mut self, key: &str, v: u64) {
-        if self.key(key) {
+    pub fn u64(&mut self, key: &(impl Key + ?Sized), v: u64) {
+        if key.write_key(self) {
             write_u64(self.out, v);
         }
     }
 
     /// A float (NaN and infinities as `null`).
-    pub fn f64(&mut self, key: &str, v: f64) {
-        if self.key(key) {
+    pub fn f64(&mut self, key: &(impl Key + ?Sized), v: f64) {
+        if key.write_key(self) {
             write_f64(self.out, v);
         }
     }
 
     /// A boolean.
-    pub fn bool(&mut self, key: &str, v: bool) {
-        if self.key(key) {
+    pub fn bool(&mut self, key: &(impl Key + ?Sized), v: bool) {
+        if key.write_key(self) {
             self.out
                 .extend_from_slice(if v { b"true" } else { b"false" });
         }
     }
 
     /// `null`.
-    pub fn null(&mut self, key: &str) {
-        if self.key(key) {
+    pub fn null(&mut self, key: &(impl Key + ?Sized)) {
+        if key.write_key(self) {
             self.out.extend_from_slice(b"null");
         }
     }
 
     /// Anything `Display`, as a string.
-    pub fn display(&mut self, key: &str, v: &dyn fmt::Display) {
-        if self.key(key) {
+    pub fn display(&mut self, key: &(impl Key + ?Sized), v: &dyn fmt::Display) {
+        if key.write_key(self) {
             self.out.push(b'"');
             let _ = fmt::write(&mut EscapingWriter(self.out), format_args!("{v}"));
             self.out.push(b'"');
@@ -427,8 +510,8 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// Anything `Debug`, as a string.
-    pub fn debug(&mut self, key: &str, v: &dyn fmt::Debug) {
-        if self.key(key) {
+    pub fn debug(&mut self, key: &(impl Key + ?Sized), v: &dyn fmt::Debug) {
+        if key.write_key(self) {
             self.out.push(b'"');
             let _ = fmt::write(&mut EscapingWriter(self.out), format_args!("{v:?}"));
             self.out.push(b'"');
@@ -437,8 +520,8 @@ impl<'b> FieldWriter<'b> {
 
     /// Anything `Serialize`, structured (redaction applies inside it too). If the value's
     /// `Serialize` fails, the field holds `"<unserializable: reason>"` instead.
-    pub fn serialize<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) {
-        if self.key(key) {
+    pub fn serialize<T: Serialize + ?Sized>(&mut self, key: &(impl Key + ?Sized), v: &T) {
+        if key.write_key(self) {
             serialize_value(self.out, self.redactor, v);
         }
     }
@@ -493,15 +576,15 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A [`Value`].
-    pub fn value(&mut self, key: &str, v: &Value<'_>) {
-        if self.key(key) {
+    pub fn value(&mut self, key: &(impl Key + ?Sized), v: &Value<'_>) {
+        if key.write_key(self) {
             write_value(self.out, self.redactor, v);
         }
     }
 
     /// A nested object, written by `f`.
-    pub fn object(&mut self, key: &str, f: impl FnOnce(&mut FieldWriter<'_>)) {
-        if self.key(key) {
+    pub fn object(&mut self, key: &(impl Key + ?Sized), f: impl FnOnce(&mut FieldWriter<'_>)) {
+        if key.write_key(self) {
             self.out.push(b'{');
             let mut inner = FieldWriter::new(self.out, self.redactor);
             f(&mut inner);
@@ -510,8 +593,8 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A list, written by `f`.
-    pub fn list(&mut self, key: &str, f: impl FnOnce(&mut ListWriter<'_>)) {
-        if self.key(key) {
+    pub fn list(&mut self, key: &(impl Key + ?Sized), f: impl FnOnce(&mut ListWriter<'_>)) {
+        if key.write_key(self) {
             self.out.push(b'[');
             let mut inner = ListWriter {
                 out: self.out,
@@ -521,6 +604,116 @@ impl<'b> FieldWriter<'b> {
             f(&mut inner);
             self.out.push(b']');
         }
+    }
+}
+
+/// A field name for the [`FieldWriter`] methods: a `str` (escaped and checked against the
+/// redaction list on every write), or a [`FieldKey`] that did both once.
+pub trait Key {
+    /// Writes the key (after a comma when needed) and returns true when the value should
+    /// follow; for a redacted key writes the marker instead and returns false.
+    #[doc(hidden)]
+    fn write_key(&self, w: &mut FieldWriter<'_>) -> bool;
+}
+
+impl Key for str {
+    #[inline]
+    fn write_key(&self, w: &mut FieldWriter<'_>) -> bool {
+        w.key(self)
+    }
+}
+
+impl<K: Key + ?Sized> Key for &K {
+    #[inline]
+    fn write_key(&self, w: &mut FieldWriter<'_>) -> bool {
+        (**self).write_key(w)
+    }
+}
+
+impl Key for String {
+    #[inline]
+    fn write_key(&self, w: &mut FieldWriter<'_>) -> bool {
+        w.key(self)
+    }
+}
+
+/// A field name escaped and checked against a redaction list once, for code that writes the
+/// same field many times (the event layer keeps one per field of each call site).
+///
+/// Used with a writer of another redaction list, it falls back to the plain name, so it can
+/// never escape redaction.
+///
+/// # Examples
+///
+/// ```
+/// use tracekit_exporters::{FieldKey, FieldWriter, Fields, Level, Record, RecordEncoder};
+///
+/// let encoder = RecordEncoder::default();
+/// let (count, token) = (FieldKey::new(&encoder, "count"), FieldKey::new(&encoder, "token"));
+/// assert!(token.is_redacted() && !count.is_redacted());
+///
+/// struct Data<'k>(&'k FieldKey, &'k FieldKey);
+/// impl Fields for Data<'_> {
+///     fn write_fields(&self, w: &mut FieldWriter<'_>) {
+///         w.u64(self.0, 3);
+///         w.str(self.1, "t0k3n");
+///     }
+/// }
+/// let mut line = Vec::new();
+/// encoder.encode(&Record::new(Level::INFO, "c", "m").data(&Data(&count, &token)), &mut line);
+/// let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+/// assert_eq!(v["data"], serde_json::json!({"count": 3, "token": "[REDACTED]"}));
+/// ```
+#[derive(Clone, Debug)]
+pub struct FieldKey {
+    name: Box<str>,
+    /// `"name":`, followed by the quoted marker when redacted.
+    json: Box<[u8]>,
+    redacted: bool,
+    redactor_id: u64,
+}
+
+impl FieldKey {
+    /// The key `name` as `encoder` writes it.
+    pub fn new(encoder: &RecordEncoder, name: &str) -> FieldKey {
+        let redactor = encoder.redactor();
+        let redacted = redactor.is_redacted(name);
+        let mut json = Vec::with_capacity(name.len() + 16);
+        push_quoted_between(&mut json, b"", name, b":");
+        if redacted {
+            quoted_str_into(&mut json, REDACTED);
+        }
+        FieldKey {
+            name: name.into(),
+            json: json.into(),
+            redacted,
+            redactor_id: redactor.id(),
+        }
+    }
+
+    /// The field name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when its values are replaced by the redaction marker.
+    pub fn is_redacted(&self) -> bool {
+        self.redacted
+    }
+}
+
+impl Key for FieldKey {
+    #[inline]
+    fn write_key(&self, w: &mut FieldWriter<'_>) -> bool {
+        if self.redactor_id != w.redactor.id() {
+            return w.key(&self.name);
+        }
+        if w.count > 0 {
+            w.out.push(b',');
+        }
+        w.count += 1;
+        w.out.extend_from_slice(&self.json);
+        !self.redacted
     }
 }
 
@@ -778,6 +971,39 @@ mod tests {
             }
             x *= 1.013;
         }
+    }
+
+    #[test]
+    fn field_keys_never_cross_redaction_lists() {
+        let strict = RecordEncoder::new(Redactor::new(["user"]), "app");
+        let lax = RecordEncoder::new(Redactor::new(["pin"]), "app");
+        let (email, pin) = (
+            FieldKey::new(&lax, "user_email"),
+            FieldKey::new(&lax, "pin\n"),
+        );
+        let line = |encoder: &RecordEncoder| {
+            let mut data = EncodedFields::default();
+            data.write(encoder, |w| {
+                w.str(&email, "ada@example.com");
+                w.u64(&pin, 1234);
+            });
+            let mut out = Vec::new();
+            encoder.encode(
+                &Record::new(crate::Level::INFO, "c", "m").data(&data),
+                &mut out,
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            v["data"].clone()
+        };
+        // A key made for the lax list, used under the strict one, is checked anew.
+        assert_eq!(
+            line(&strict),
+            serde_json::json!({"user_email": "[REDACTED]", "pin\n": 1234})
+        );
+        assert_eq!(
+            line(&lax),
+            serde_json::json!({"user_email": "ada@example.com", "pin\n": "[REDACTED]"})
+        );
     }
 
     #[test]
