@@ -8,7 +8,6 @@ use opentelemetry::baggage::{Baggage, BaggageExt};
 use tracing::instrument::Instrumented;
 use tracing::span::EnteredSpan;
 use tracing::{Instrument, Span};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::exporters::FieldWriter;
 use crate::layer::{set_extras, CONTEXT_TARGET};
@@ -23,11 +22,16 @@ pub const SESSION_ID_KEY: &str = "session.id";
 /// A request context: request, user and session ids plus any extra key-values, carried into
 /// every record and every child span written inside it (the seed's `LogContext`).
 ///
-/// Entering a context opens a `tracing` span named `request` (target `tracekit::context`), which
-/// the OpenTelemetry layer turns into an OTel span with the attributes `request.id`, `user.id`
-/// and `session.id`; the same three keys go into the W3C baggage, so [`inject`](crate::inject)
-/// hands them to downstream services. Inside it, every line carries `request_id`, `user_id`,
-/// `session_id`, `trace_id` and `span_id`, and the extra key-values in `data`.
+/// Entering a context opens a `tracing` span named `request` (target `tracekit::context`)
+/// that is an OpenTelemetry span with the attributes `request.id`, `user.id` and `session.id`
+/// (plus the extra key-values): its span context is current while it is entered, so child
+/// spans, from `tracing` or the OTel API, nest under it, and span processors added with
+/// [`Builder::span_processor`](crate::Builder::span_processor) receive it. tracekit keeps this
+/// span itself rather than through tracing-opentelemetry, which makes opening and closing a
+/// context several times cheaper. The same three keys go into the W3C baggage, so
+/// [`inject`](crate::inject) hands them to downstream services. Inside it, every line carries
+/// `request_id`, `user_id`, `session_id`, `trace_id` and `span_id`, and the extra key-values
+/// in `data`.
 ///
 /// Contexts nest: an inner context's values override, the others are inherited.
 ///
@@ -236,10 +240,8 @@ impl LogContext {
         );
         drop(attached);
         if !self.fields.is_empty() {
+            // They become the span's attributes too (see `context_span`).
             span.with_subscriber(|(id, dispatch)| set_extras(dispatch, id, &self.fields));
-            for (key, value) in &self.fields {
-                span.set_attribute(Arc::clone(key), value.to_otel());
-            }
         }
         span
     }
@@ -337,7 +339,7 @@ impl ContextValue {
         }
     }
 
-    fn to_otel(&self) -> opentelemetry::Value {
+    pub(crate) fn to_otel(&self) -> opentelemetry::Value {
         match self {
             ContextValue::Str(s) => opentelemetry::Value::from(Arc::clone(s)),
             ContextValue::I64(n) => (*n).into(),

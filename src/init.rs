@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor, TracerProviderBuilder};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor};
+
+use crate::context_span::SharedProcessor;
 use opentelemetry_sdk::Resource;
 use tracing::Dispatch;
 use tracing_subscriber::filter::Targets;
@@ -101,8 +103,6 @@ pub enum InitError {
     Writer(#[from] BuildError),
 }
 
-type SpanProcessorHook = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder + Send>;
-
 /// Configures the tracing + OpenTelemetry bridge.
 ///
 /// Each setting is resolved in one order: a value set here, else its environment variable,
@@ -156,7 +156,7 @@ pub struct Builder {
     service_name: Option<String>,
     panic_hook: bool,
     shutdown_timeout: Duration,
-    span_processors: Vec<SpanProcessorHook>,
+    span_processors: Vec<Box<dyn SpanProcessor>>,
 }
 
 impl Default for Builder {
@@ -248,12 +248,10 @@ impl Builder {
         self
     }
 
-    /// Adds a span processor after the file exporter (an OTLP exporter, a test probe).
+    /// Adds a span processor after the file exporter (an OTLP exporter, a test probe). It
+    /// receives every span the files get, request-context spans included.
     pub fn span_processor<P: SpanProcessor + 'static>(mut self, processor: P) -> Self {
-        self.span_processors
-            .push(Box::new(move |b: TracerProviderBuilder| {
-                b.with_span_processor(processor)
-            }));
+        self.span_processors.push(Box::new(processor));
         self
     }
 
@@ -300,8 +298,15 @@ impl Builder {
         let mut tracer_builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_simple_exporter(FileSpanExporter::new(writer.clone()));
-        for hook in self.span_processors {
-            tracer_builder = hook(tracer_builder);
+        let mut span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
+        for mut processor in self.span_processors {
+            // Shared with the event layer (for request-context spans), so the resource is set
+            // here, once, rather than by the provider.
+            processor.set_resource(&resource);
+            let processor: Arc<dyn SpanProcessor> = Arc::from(processor);
+            tracer_builder =
+                tracer_builder.with_span_processor(SharedProcessor(Arc::clone(&processor)));
+            span_processors.push(processor);
         }
         let tracer_provider = tracer_builder.build();
         let logger_provider = SdkLoggerProvider::builder()
@@ -317,6 +322,7 @@ impl Builder {
             logger_levels: static_directives(&directives),
             pid: std::process::id(),
             serial: crate::layer::next_serial(),
+            span_processors,
         });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer(TRACER_NAME))

@@ -23,6 +23,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::context::ContextValue;
+use crate::context_span::ContextSpan;
 use crate::exporters::{
     current_thread_id, normalize_component, CodeContext, EncodedFields, Exception, FieldKey,
     FieldWriter, Level, LogWriter, Record, RecordEncoder, RecordHead,
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     pub pid: u32,
     /// Tells this layer's cached record heads from another's (see [`next_serial`]).
     pub serial: u64,
+    /// The span processors added to the builder: they also receive request-context spans.
+    pub span_processors: Vec<Arc<dyn opentelemetry_sdk::trace::SpanProcessor>>,
 }
 
 /// A process-wide serial number: never 0, never reused, so that a thread's cached record
@@ -99,9 +102,8 @@ impl Shared {
         // and the library has nowhere else to report that (it never writes to stderr).
         let _ = self.writer.write(&record);
         if record.level.is_error() {
-            if let Some(cx) = scope.and_then(|s| s.otel.as_ref()) {
-                cx.span()
-                    .set_status(Status::error(record.message.to_owned()));
+            if let Some(scope) = scope {
+                scope.set_error(record.message);
             }
         }
     }
@@ -124,9 +126,20 @@ pub(crate) struct Scope {
     pub extras: Option<Arc<[Extra]>>,
     /// Set anew by [`Scope::seal`] each time a scope is stored: the key of cached heads.
     pub serial: u64,
+    /// The span of a [`LogContext`](crate::LogContext), which tracekit writes itself.
+    pub context_span: Option<Arc<ContextSpan>>,
 }
 
 impl Scope {
+    /// Marks the scope's span as failed.
+    pub(crate) fn set_error(&self, message: &str) {
+        match (&self.context_span, &self.otel) {
+            (Some(span), _) => span.set_error(message),
+            (None, Some(cx)) => cx.span().set_status(Status::error(message.to_owned())),
+            (None, None) => {}
+        }
+    }
+
     /// `record` with this scope's request, user and session ids and trace and span ids.
     pub(crate) fn ids<'a>(&'a self, mut record: Record<'a>) -> Record<'a> {
         record.request_id = self.request_id.as_deref();
@@ -161,6 +174,7 @@ impl Default for Scope {
             otel: None,
             extras: None,
             serial: 0,
+            context_span: None,
         }
     }
 }
@@ -234,6 +248,7 @@ where
         let mut scope = match &parent {
             Some(p) => Scope {
                 otel: None,
+                context_span: None,
                 ..(**p).clone()
             },
             None => Scope::default(),
@@ -246,9 +261,16 @@ where
         attrs.record(&mut own);
         own.apply(&mut scope);
 
+        if meta.target() == CONTEXT_TARGET {
+            // A request context: its span is tracekit's own (see `context_span`); the current
+            // OTel context, attached by `LogContext::span` with the baggage, is its parent.
+            crate::context_span::open(&mut scope, opentelemetry::Context::current(), own.error);
+            span.extensions_mut().insert(ScopeExt(scope.seal()));
+            return;
+        }
         // The OpenTelemetry layer ran first and holds the span; starting it here fixes its ids
         // once. `get_otel_context` locks the span's extensions, so no extension guard is held.
-        if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
+        else if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
             if let Some(cx) = tracing_opentelemetry::get_otel_context(id, &dispatch) {
                 let otel_span = cx.span();
                 let sc = otel_span.span_context();
@@ -319,11 +341,56 @@ where
         let mut scope = (*old.0).clone();
         let error = own.error.take();
         own.apply(&mut scope);
-        let otel = scope.otel.clone();
-        old.0 = scope.seal();
+        let sealed = scope.seal();
+        old.0 = Arc::clone(&sealed);
         drop(ext);
-        if let (Some(message), Some(cx)) = (error, otel) {
-            cx.span().set_status(Status::error(message));
+        if let Some(message) = error {
+            sealed.set_error(&message);
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        // A request context's OTel context is current while its span is entered, as
+        // tracing-opentelemetry does for its spans: child spans and `inject` see it.
+        let Some(span) = ctx.span(id) else { return };
+        if span.metadata().target() != CONTEXT_TARGET {
+            return;
+        }
+        let cx = span
+            .extensions()
+            .get::<ScopeExt>()
+            .and_then(|s| s.0.otel.clone());
+        if let Some(cx) = cx {
+            ATTACHED.with(|a| a.borrow_mut().push((id.clone(), cx.attach())));
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if span.metadata().target() != CONTEXT_TARGET {
+            return;
+        }
+        ATTACHED.with(|a| {
+            let mut attached = a.borrow_mut();
+            if let Some(at) = attached.iter().rposition(|(entered, _)| entered == id) {
+                attached.remove(at);
+            }
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        if span.metadata().target() != CONTEXT_TARGET {
+            return;
+        }
+        let scope = span
+            .extensions()
+            .get::<ScopeExt>()
+            .map(|s| Arc::clone(&s.0));
+        if let Some(scope) = scope {
+            if let Some(own) = &scope.context_span {
+                crate::context_span::close(&self.shared, &scope, own);
+            }
         }
     }
 
@@ -448,6 +515,8 @@ impl TracekitLayer {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The OTel contexts of the request contexts entered on this thread, innermost last.
+    static ATTACHED: RefCell<Vec<(Id, opentelemetry::ContextGuard)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Per-thread buffers for one event: its `data`, encoded while its fields are visited, and
@@ -1098,6 +1167,7 @@ mod tests {
             logger_levels: Default::default(),
             pid: 1,
             serial: next_serial(),
+            span_processors: Vec::new(),
         };
         assert_eq!(shared.component_for_target("myapp::ranking"), "ranking");
         assert_eq!(shared.component_for_target("myapp::ranking::x"), "ranking");

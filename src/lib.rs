@@ -68,6 +68,7 @@ pub use tracekit_exporters as exporters;
 
 pub mod analyzer;
 mod context;
+mod context_span;
 mod init;
 mod layer;
 mod level;

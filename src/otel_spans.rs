@@ -5,7 +5,8 @@
 //! event as a record when it happens, so those copies would only cost time and memory (a
 //! request logging 1M lines would hold 1M events, or 128 with the SDK's default limit and the
 //! cost of building the rest). This wrapper forwards everything but events; the event layer
-//! sets the span status on `ERROR` events itself. (tracing-opentelemetry's own
+//! sets the span status on `ERROR` events itself. Request-context spans are not forwarded
+//! either: tracekit keeps them itself (see `context_span`). (tracing-opentelemetry's own
 //! `with_counting_event_filter` is not an option: in 0.34 it prints to stdout on every event.)
 
 use std::any::TypeId;
@@ -43,7 +44,11 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.0.on_new_span(attrs, id, ctx);
+        // A request context's span is tracekit's own (see `context_span`); without its data
+        // the OpenTelemetry layer passes over the span's other callbacks.
+        if attrs.metadata().target() != crate::layer::CONTEXT_TARGET {
+            self.0.on_new_span(attrs, id, ctx);
+        }
     }
 
     fn on_record(&self, span: &Id, values: &Record<'_>, ctx: Context<'_, S>) {

@@ -30,10 +30,13 @@ fn shared() -> &'static TextMapCompositePropagator {
 pub fn current_context() -> opentelemetry::Context {
     let span = tracing::Span::current();
     if span.is_disabled() {
-        opentelemetry::Context::current()
-    } else {
-        span.context()
+        return opentelemetry::Context::current();
     }
+    // The span's scope holds its context (a request context's span is tracekit's own, which
+    // tracing-opentelemetry does not know).
+    tracing::dispatcher::get_default(crate::layer::current_scope)
+        .and_then(|scope| scope.otel.clone())
+        .unwrap_or_else(|| span.context())
 }
 
 /// Writes the current trace context and baggage into `carrier` (`traceparent`, `baggage`).

@@ -477,3 +477,135 @@ fn opentelemetry_api_lands_in_the_same_files() {
     assert_eq!(charge["trace_id"], parent["trace_id"]);
     assert_eq!(charge["span"]["parent_span_id"], parent["span_id"]);
 }
+
+/// Keeps every span a span processor receives.
+#[derive(Debug, Default, Clone)]
+struct SpanProbe(Arc<std::sync::Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for SpanProbe {
+    fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.lock().unwrap().push(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(
+        &self,
+        _: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// A request context's span is a real OTel span: children opened with `tracing`, with the
+/// OTel API and after an `.await` on another worker thread nest under it; an error inside
+/// fails it; span processors receive it with the request attributes, as the files do.
+#[test]
+fn request_context_span_is_an_otel_span() {
+    let probe = SpanProbe::default();
+    let builder = tracekit::builder().span_processor(probe.clone());
+    let (_dir, records) = run(builder, |guard| {
+        let tracer = guard.tracer_provider().tracer("api");
+        LogContext::new()
+            .request_id("req-5")
+            .user_id("user-5")
+            .field("experiment", "v2")
+            .in_scope(|| {
+                info!("direct");
+                info_span!("child").in_scope(|| info!("in child"));
+                tracer.in_span("api_child", |_| {});
+                LogContext::new()
+                    .session_id("s-5")
+                    .in_scope(|| info!("nested"));
+                error!("failed");
+            });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+        runtime.block_on(async move {
+            let task = async {
+                info!("before await");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tokio::task::yield_now().await;
+                info_span!("after_await").in_scope(|| info!("after await"));
+            };
+            let task = tracing::instrument::WithSubscriber::with_subscriber(
+                LogContext::new().request_id("req-async").instrument(task),
+                dispatch,
+            );
+            tokio::spawn(task).await.unwrap();
+        });
+    });
+    let span = |name: &str, request: &str| {
+        let found: Vec<_> = records
+            .iter()
+            .filter(|r| r["span"]["name"] == name && r["request_id"] == request)
+            .collect();
+        assert_eq!(found.len(), 1, "{name} spans of {request}: {found:#?}");
+        found[0].clone()
+    };
+    let direct = one(&records, "direct");
+    let request = records
+        .iter()
+        .find(|r| r["span"]["name"] == "request" && r["span_id"] == direct["span_id"])
+        .expect("the request span's record")
+        .clone();
+    assert_eq!(request["span_id"], direct["span_id"]);
+    assert_eq!(request["trace_id"], direct["trace_id"]);
+    assert!(request["span"].get("parent_span_id").is_none());
+    assert_eq!(request["level"], "ERROR");
+    assert_eq!(request["span"]["status"], "error");
+    assert_eq!(request["span"]["status_message"], "failed");
+    assert_eq!(request["user_id"], "user-5");
+    assert_eq!(request["span"]["attributes"]["experiment"], "v2");
+    assert_eq!(request["logger"], "tracekit");
+    let api_child = records
+        .iter()
+        .find(|r| r["span"]["name"] == "api_child")
+        .unwrap()
+        .clone();
+    for child in [span("child", "req-5"), api_child] {
+        assert_eq!(child["span"]["parent_span_id"], request["span_id"]);
+        assert_eq!(child["trace_id"], request["trace_id"]);
+    }
+    let nested = one(&records, "nested");
+    let nested_span = records
+        .iter()
+        .find(|r| r["span"]["name"] == "request" && r["session_id"] == "s-5")
+        .unwrap();
+    assert_eq!(nested_span["span_id"], nested["span_id"]);
+    assert_eq!(nested_span["span"]["parent_span_id"], request["span_id"]);
+    assert_eq!(nested_span["span"]["status"], "unset");
+
+    let async_request = span("request", "req-async");
+    let after = span("after_await", "req-async");
+    assert_eq!(after["span"]["parent_span_id"], async_request["span_id"]);
+    assert_eq!(
+        one(&records, "after await")["trace_id"],
+        async_request["trace_id"]
+    );
+
+    // The processor got the same spans, request contexts included, with their attributes.
+    let spans = probe.0.lock().unwrap();
+    let span_records = records.iter().filter(|r| r.get("span").is_some()).count();
+    assert_eq!(spans.len(), span_records);
+    let data = spans
+        .iter()
+        .find(|s| s.span_context.span_id().to_string() == request["span_id"])
+        .expect("the request span reached the processor");
+    assert_eq!(data.name, "request");
+    assert_eq!(data.status, opentelemetry::trace::Status::error("failed"));
+    let attr = |key: &str| {
+        data.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(attr("request.id").as_deref(), Some("req-5"));
+    assert_eq!(attr("user.id").as_deref(), Some("user-5"));
+    assert_eq!(attr("experiment").as_deref(), Some("v2"));
+}
