@@ -49,8 +49,18 @@ const TRACER_NAME: &str = "tracekit";
 ///     Ok(())
 /// }
 /// ```
-#[doc(alias = "try_init")]
 pub fn init() -> Result<Guard, InitError> {
+    builder().init()
+}
+
+/// The same as [`init`], under the name `tracing-subscriber` users look for: it never panics
+/// either way.
+///
+/// ```no_run
+/// let _guard = tracekit::try_init().expect("tracekit is set up once");
+/// assert!(matches!(tracekit::try_init(), Err(tracekit::InitError::AlreadyInitialized)));
+/// ```
+pub fn try_init() -> Result<Guard, InitError> {
     builder().init()
 }
 
@@ -351,7 +361,6 @@ impl Builder {
     /// returned [`Guard`] alive; dropping it flushes.
     ///
     /// A second call returns [`InitError::AlreadyInitialized`] (and starts nothing).
-    #[doc(alias = "try_init")]
     pub fn init(self) -> Result<Guard, InitError> {
         static INITIALIZED: AtomicBool = AtomicBool::new(false);
         if INITIALIZED.swap(true, Ordering::AcqRel) {
@@ -377,6 +386,16 @@ impl Builder {
             crate::panic::install(Arc::clone(&guard.shared));
         }
         Ok(guard)
+    }
+
+    /// The same as [`init`](Self::init) (which never panics either).
+    ///
+    /// ```no_run
+    /// let _guard = tracekit::builder().service_name("recommender").try_init()?;
+    /// # Ok::<(), tracekit::InitError>(())
+    /// ```
+    pub fn try_init(self) -> Result<Guard, InitError> {
+        self.init()
     }
 }
 

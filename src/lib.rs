@@ -81,7 +81,7 @@ pub use context::{
     ContextValue, LogContext, LogContextGuard, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY,
 };
 pub use init::{
-    builder, init, logger_provider, Builder, Guard, InitError, DEFAULT_FILTER,
+    builder, init, logger_provider, try_init, Builder, Guard, InitError, DEFAULT_FILTER,
     DEFAULT_SHUTDOWN_TIMEOUT, ENV_FILTER, ENV_FILTER_FALLBACK,
 };
 pub use layer::{CRITICAL_FIELD, TIMING_FIELD};

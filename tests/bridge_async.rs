@@ -21,6 +21,10 @@ async fn context_follows_requests_tasks_and_threads() {
         tracekit::builder().root(dir.path()).init(),
         Err(tracekit::InitError::AlreadyInitialized)
     ));
+    assert!(matches!(
+        tracekit::builder().root(dir.path()).try_init(),
+        Err(tracekit::InitError::AlreadyInitialized)
+    ));
 
     // 100 concurrent requests, each awaiting several times (and so hopping between workers).
     let mut tasks = Vec::new();

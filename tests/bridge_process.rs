@@ -124,6 +124,10 @@ fn child_silent() {
         tracekit::init(),
         Err(tracekit::InitError::AlreadyInitialized)
     ));
+    assert!(matches!(
+        tracekit::try_init(),
+        Err(tracekit::InitError::AlreadyInitialized)
+    ));
     tracing::info_span!("request_handler", component = "serving").in_scope(|| {
         tracing::trace!("t");
         tracing::debug!("d");
