@@ -46,8 +46,27 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // A request context's span is tracekit's own (see `context_span`); without its data
         // the OpenTelemetry layer passes over the span's other callbacks.
-        if attrs.metadata().target() != crate::layer::CONTEXT_TARGET {
-            self.0.on_new_span(attrs, id, ctx);
+        if attrs.metadata().target() == crate::layer::CONTEXT_TARGET {
+            return;
+        }
+        // A span whose explicit parent is a request context: the OpenTelemetry layer would
+        // not find the parent's span data and start a new trace. Its context, made current,
+        // is the parent instead (the layer takes the current context for a contextual span).
+        let context_parent = attrs.parent().and_then(|parent| {
+            let span = ctx.span(parent)?;
+            if span.metadata().target() != crate::layer::CONTEXT_TARGET {
+                return None;
+            }
+            let ext = span.extensions();
+            ext.get::<crate::layer::ScopeExt>()?.0.otel.clone()
+        });
+        match context_parent {
+            Some(cx) => {
+                let _current = cx.attach();
+                let contextual = Attributes::new(attrs.metadata(), attrs.values());
+                self.0.on_new_span(&contextual, id, ctx);
+            }
+            None => self.0.on_new_span(attrs, id, ctx),
         }
     }
 

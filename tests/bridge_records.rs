@@ -520,6 +520,10 @@ fn request_context_span_is_an_otel_span() {
                     .in_scope(|| info!("nested"));
                 error!("failed");
             });
+        // A span given a request context as its explicit parent, from outside it.
+        let detached = LogContext::new().request_id("req-explicit").span();
+        info_span!(parent: &detached, "explicit_child").in_scope(|| info!("explicit"));
+        drop(detached);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_time()
@@ -580,6 +584,14 @@ fn request_context_span_is_an_otel_span() {
     assert_eq!(nested_span["span_id"], nested["span_id"]);
     assert_eq!(nested_span["span"]["parent_span_id"], request["span_id"]);
     assert_eq!(nested_span["span"]["status"], "unset");
+
+    let explicit = span("request", "req-explicit");
+    let explicit_child = span("explicit_child", "req-explicit");
+    assert_eq!(
+        explicit_child["span"]["parent_span_id"],
+        explicit["span_id"]
+    );
+    assert_eq!(explicit_child["trace_id"], explicit["trace_id"]);
 
     let async_request = span("request", "req-async");
     let after = span("after_await", "req-async");
