@@ -798,7 +798,10 @@ fn ratio(x: f64, base: f64) -> String {
 }
 
 fn print_summary(per_event: &[PerEvent], sustained: &[(Tool, usize, Sustained)]) {
-    println!("\nanchors: caller cost of an enabled event (chunks of {CHUNK}, drained outside the timing)");
+    println!(
+        "\nanchors: caller cost of an enabled event, chunks of {CHUNK} drained outside the timing \
+         (mean: of every timed chunk, warm-up included; p50/p99: single events)"
+    );
     println!(
         "{:<16} {:>10} {:>10} {:>10} {:>12} {:>22}",
         "tool", "mean", "p50", "p99", "mean/tracekit", "in file / produced"
@@ -827,7 +830,10 @@ fn print_summary(per_event: &[PerEvent], sustained: &[(Tool, usize, Sustained)])
     for r in per_event {
         println!("{}: {}", r.tool.name(), r.sample);
     }
-    println!("\nanchors: throughput until written, {BATCH} events per iteration, one child process per measurement");
+    println!(
+        "\nanchors: throughput until written, {BATCH} events per iteration, one child process per \
+         measurement (events/s: every child, warm-up included; in file: of the events made)"
+    );
     println!(
         "{:<16} {:>7} {:>12} {:>16} {:>14} {:>10}",
         "tool", "threads", "events/s", "tracekit/this", "peak RSS MiB", "in file"
