@@ -648,7 +648,6 @@ struct Sustained {
     produced: u64,
     in_file: u64,
     peak_rss_kib: u64,
-    children: u32,
 }
 
 impl Sustained {
@@ -747,7 +746,6 @@ fn run_child(tool: Tool, threads: usize, iters: u64, into: &mut Sustained) -> Du
     into.produced += produced;
     into.in_file += in_file;
     into.peak_rss_kib = into.peak_rss_kib.max(rss);
-    into.children += 1;
     Duration::from_nanos(nanos)
 }
 
