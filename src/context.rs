@@ -230,7 +230,8 @@ impl LogContext {
             }
             base.with_baggage(baggage).attach()
         };
-        let span = tracing::info_span!(
+        // ERROR level: enabled under every filter short of `off` (see `Builder::build`).
+        let span = tracing::error_span!(
             target: CONTEXT_TARGET,
             "request",
             request.id = self.request_id.as_deref(),

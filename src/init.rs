@@ -21,7 +21,7 @@ use crate::exporters::{
     normalize_component, BuildError, FileLogExporter, FileSpanExporter, LogWriter,
     LogWriterBuilder, WriterGuard,
 };
-use crate::layer::{Shared, TracekitLayer, CONTEXT_TARGET};
+use crate::layer::{Shared, TracekitLayer};
 use crate::otel_spans::SpansOnly;
 
 /// Level directives in `EnvFilter` syntax (`info,myapp::ranking=debug`); wins over `RUST_LOG`.
@@ -279,17 +279,16 @@ impl Builder {
     /// are not installed.
     pub fn build(self) -> Result<(Dispatch, Guard), InitError> {
         let directives = self.directives();
-        let filter = EnvFilter::builder()
-            .parse(&directives)
-            .map_err(|source| InitError::Filter {
-                directives: directives.clone(),
-                source,
-            })?
-            .add_directive(
-                format!("{CONTEXT_TARGET}=trace")
-                    .parse()
-                    .expect("a static directive parses"),
-            );
+        // Request-context spans are opened at ERROR level so that every filter short of
+        // `off` lets them through, without a directive of their own (which would raise the
+        // filter's maximum level and slow every disabled event down).
+        let filter =
+            EnvFilter::builder()
+                .parse(&directives)
+                .map_err(|source| InitError::Filter {
+                    directives: directives.clone(),
+                    source,
+                })?;
 
         let mut writer = self.writer;
         if let Some(root) = self.root {

@@ -621,3 +621,22 @@ fn request_context_span_is_an_otel_span() {
     assert_eq!(attr("user.id").as_deref(), Some("user-5"));
     assert_eq!(attr("experiment").as_deref(), Some("v2"));
 }
+
+/// Request contexts work under any filter short of `off`.
+#[test]
+fn request_context_under_a_strict_filter() {
+    let (_dir, records) = run_filtered("error", tracekit::builder(), |_| {
+        LogContext::new().request_id("req-strict").in_scope(|| {
+            warn!("filtered out");
+            error!("kept");
+        });
+    });
+    let kept = one(&records, "kept");
+    assert_eq!(kept["request_id"], "req-strict");
+    assert!(records.iter().all(|r| r["message"] != "filtered out"));
+    let request = records
+        .iter()
+        .find(|r| r["span"]["name"] == "request")
+        .expect("the context's span record");
+    assert_eq!(request["span_id"], kept["span_id"]);
+}
