@@ -53,6 +53,7 @@ enum Msg<T> {
 pub(crate) struct Pipeline<T> {
     tx: SyncSender<Msg<T>>,
     stats: Arc<Stats>,
+    reporter: Arc<Reporter>,
     stop: Arc<AtomicBool>,
     done: Mutex<Option<Receiver<()>>>,
 }
@@ -68,14 +69,17 @@ impl<T: Send + 'static> Pipeline<T> {
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (done_tx, done_rx) = mpsc::channel();
+        let reporter = Arc::new(Reporter {
+            writer,
+            config: config.clone(),
+            state: Mutex::new(ReportState::default()),
+        });
         let worker = Worker {
             rx,
             exporter,
-            writer,
             stats: Arc::clone(&stats),
             stop: Arc::clone(&stop),
-            reported: Reported::default(),
-            last_error: String::new(),
+            reporter: Arc::clone(&reporter),
             config: config.clone(),
         };
         thread::Builder::new()
@@ -87,6 +91,7 @@ impl<T: Send + 'static> Pipeline<T> {
         Ok(Pipeline {
             tx,
             stats,
+            reporter,
             stop,
             done: Mutex::new(Some(done_rx)),
         })
@@ -120,7 +125,15 @@ impl<T: Send + 'static> Pipeline<T> {
         self.stop.store(true, Ordering::Release);
         let done = self.done.lock().ok().and_then(|mut d| d.take());
         if let Some(done) = done {
-            let _ = done.recv_timeout(timeout);
+            if done.recv_timeout(timeout).is_err() {
+                // Still waiting on the collector: say what is known now, while the files
+                // are still open.
+                self.reporter.report(
+                    &self.stats,
+                    true,
+                    Some("the export was still waiting on the collector at shutdown; what it held is not exported"),
+                );
+            }
         }
     }
 
@@ -133,21 +146,91 @@ impl<T: Send + 'static> Pipeline<T> {
 
 /// What the last warning covered.
 #[derive(Default)]
-struct Reported {
+struct ReportState {
     at: Option<Instant>,
     dropped: u64,
     failed: u64,
     failed_batches: u64,
+    last_error: String,
+}
+
+/// Writes the rate-limited WARNING records; shared by the thread and the shutdown path.
+struct Reporter {
+    writer: LogWriter,
+    config: PipelineConfig,
+    state: Mutex<ReportState>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter").finish_non_exhaustive()
+    }
+}
+
+impl Reporter {
+    fn failed(&self, error: String) {
+        if let Ok(mut state) = self.state.lock() {
+            state.last_error = error;
+        }
+    }
+
+    /// Writes a WARNING record when something was dropped or failed since the last one, at
+    /// most once per `warn_every` (the first at once). `force` ignores the interval (at
+    /// shutdown); a `note` is written even when nothing new was lost.
+    fn report(&self, stats: &Stats, force: bool, note: Option<&str>) {
+        let Ok(mut r) = self.state.lock() else { return };
+        let dropped = stats.dropped.load(Ordering::Relaxed);
+        let failed = stats.failed.load(Ordering::Relaxed);
+        let failed_batches = stats.failed_batches.load(Ordering::Relaxed);
+        let nothing_new = dropped == r.dropped && failed == r.failed;
+        if nothing_new && note.is_none() {
+            return;
+        }
+        if !force && r.at.is_some_and(|t| t.elapsed() < self.config.warn_every) {
+            return;
+        }
+        let (new_dropped, new_failed, new_batches) =
+            (dropped - r.dropped, failed - r.failed, failed_batches - r.failed_batches);
+        let mut message = format!("OTLP {} export:", self.config.signal);
+        if new_dropped > 0 {
+            message.push_str(&format!(
+                " {new_dropped} {} dropped (queue full);",
+                self.config.items
+            ));
+        }
+        if new_batches > 0 {
+            message.push_str(&format!(
+                " {new_batches} export requests ({new_failed} {}) failed: {};",
+                self.config.items, r.last_error
+            ));
+        }
+        if let Some(note) = note {
+            message.push_str(&format!(" {note};"));
+        }
+        message.push_str(" the files have every record");
+        let data = [
+            ("otlp.signal", crate::exporters::Value::Str(self.config.signal)),
+            ("otlp.dropped", crate::exporters::Value::U64(new_dropped)),
+            ("otlp.failed", crate::exporters::Value::U64(new_failed)),
+        ];
+        let _ = self.writer.write(
+            &Record::new(Level::WARNING, "", &message)
+                .logger("tracekit::otlp")
+                .data(&data),
+        );
+        r.at = Some(Instant::now());
+        r.dropped = dropped;
+        r.failed = failed;
+        r.failed_batches = failed_batches;
+    }
 }
 
 struct Worker<T, E> {
     rx: Receiver<Msg<T>>,
     exporter: E,
-    writer: LogWriter,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
-    reported: Reported,
-    last_error: String,
+    reporter: Arc<Reporter>,
     config: PipelineConfig,
 }
 
@@ -201,80 +284,46 @@ impl<T, E: Export<T>> Worker<T, E> {
                 while !batch.is_empty() {
                     let n = batch.len().min(self.config.max_batch);
                     let mut chunk: Vec<T> = batch.drain(..n).collect();
-                    self.export(&mut chunk);
+                    let ok = self.export(&mut chunk);
+                    self.reporter.report(&self.stats, false, None);
+                    if !ok && stopping {
+                        // The collector failed just now: at shutdown, do not wait on it
+                        // again for each remaining batch.
+                        self.stats
+                            .failed
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        batch.clear();
+                    }
                 }
                 first_at = None;
             }
             for ack in flushes {
                 let _ = ack.try_send(());
             }
-            self.report(stopping);
             if stopping {
+                self.reporter.report(&self.stats, true, None);
                 self.exporter.shutdown();
                 return;
             }
+            self.reporter.report(&self.stats, false, None);
         }
     }
 
-    fn export(&mut self, chunk: &mut Vec<T>) {
+    /// Exports one chunk; false when it failed.
+    fn export(&mut self, chunk: &mut Vec<T>) -> bool {
         let n = chunk.len() as u64;
         match self.exporter.export(chunk) {
             Ok(()) => {
                 self.stats.exported.fetch_add(n, Ordering::Relaxed);
+                true
             }
             Err(e) => {
+                self.reporter.failed(e);
                 self.stats.failed.fetch_add(n, Ordering::Relaxed);
                 self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                self.last_error = e;
+                false
             }
         }
-    }
-
-    /// Writes a WARNING record when something was dropped or failed since the last one, at
-    /// most once per `warn_every` (the first at once, and a last one when stopping).
-    fn report(&mut self, stopping: bool) {
-        let dropped = self.stats.dropped.load(Ordering::Relaxed);
-        let failed = self.stats.failed.load(Ordering::Relaxed);
-        let failed_batches = self.stats.failed_batches.load(Ordering::Relaxed);
-        let r = &self.reported;
-        if dropped == r.dropped && failed_batches == r.failed_batches {
-            return;
-        }
-        if !stopping && r.at.is_some_and(|t| t.elapsed() < self.config.warn_every) {
-            return;
-        }
-        let (new_dropped, new_failed, new_batches) =
-            (dropped - r.dropped, failed - r.failed, failed_batches - r.failed_batches);
-        let mut message = format!("OTLP {} export:", self.config.signal);
-        if new_dropped > 0 {
-            message.push_str(&format!(
-                " {new_dropped} {} dropped (queue full);",
-                self.config.items
-            ));
-        }
-        if new_batches > 0 {
-            message.push_str(&format!(
-                " {new_batches} export requests ({new_failed} {}) failed: {};",
-                self.config.items, self.last_error
-            ));
-        }
-        message.push_str(" the files have every record");
-        let data = [
-            ("otlp.signal", crate::exporters::Value::Str(self.config.signal)),
-            ("otlp.dropped", crate::exporters::Value::U64(new_dropped)),
-            ("otlp.failed", crate::exporters::Value::U64(new_failed)),
-        ];
-        let _ = self.writer.write(
-            &Record::new(Level::WARNING, "", &message)
-                .logger("tracekit::otlp")
-                .data(&data),
-        );
-        self.reported = Reported {
-            at: Some(Instant::now()),
-            dropped,
-            failed,
-            failed_batches,
-        };
     }
 }
 
@@ -347,11 +396,14 @@ mod tests {
             .iter()
             .map(|r| {
                 assert_eq!(r["level"], "WARNING");
-                assert!(r["message"].as_str().unwrap().contains("connection refused"));
                 r["data"]["otlp.dropped"].as_u64().unwrap() + r["data"]["otlp.failed"].as_u64().unwrap()
             })
             .sum();
         assert_eq!(total, 1000);
+        assert!(records[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed: connection refused"));
     }
 
     #[test]
