@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor, TracerProviderBuilder};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanProcessor, TracerProviderBuilder};
 use opentelemetry_sdk::Resource;
 use tracing::Dispatch;
 use tracing_subscriber::filter::Targets;
@@ -359,6 +359,9 @@ impl Builder {
         #[cfg(feature = "otlp")]
         let otlp = self.otlp.start(&resource, &writer)?;
         let mut tracer_builder = SdkTracerProvider::builder()
+            // The SDK's default sampler, set explicitly: the builder would otherwise read
+            // OTEL_TRACES_SAMPLER, which is for the OTLP stream only. The files keep every span.
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .with_resource(resource.clone())
             .with_simple_exporter(FileSpanExporter::new(writer.clone()));
         #[cfg(feature = "otlp")]
@@ -402,8 +405,10 @@ impl Builder {
             Some(p) => {
                 use opentelemetry::logs::LoggerProvider as _;
                 let provider = SdkLoggerProvider::builder().with_log_processor(p).build();
-                let layer =
-                    crate::otlp::OtlpLogLayer::new(provider.logger(TRACER_NAME), Arc::clone(&shared));
+                let layer = crate::otlp::OtlpLogLayer::new(
+                    provider.logger(TRACER_NAME),
+                    Arc::clone(&shared),
+                );
                 (Some(layer), Some(provider))
             }
             None => (None, None),

@@ -45,7 +45,11 @@ fn write_records(root: &std::path::Path) {
                 tracing::warn!(latency_ms = 12.5, "slow model");
                 tracing::error!(error = &Timeout as &dyn Error, "upstream failed");
                 tracekit::critical!("store down");
-                tracing::info!({ tracekit::TIMING_FIELD } = true, duration_ms = 3.5, "timed");
+                tracing::info!(
+                    { tracekit::TIMING_FIELD } = true,
+                    duration_ms = 3.5,
+                    "timed"
+                );
             });
     });
     drop(guard);
@@ -138,7 +142,14 @@ fn shipped_config_forwards_the_files_to_an_otlp_receiver() {
             log.resource.get("service.name").map(String::as_str),
             Some("Str(collector-test)")
         );
-        for gone in ["timestamp", "level", "message", "trace_id", "request_id", "context"] {
+        for gone in [
+            "timestamp",
+            "level",
+            "message",
+            "trace_id",
+            "request_id",
+            "context",
+        ] {
             assert!(!log.attributes.contains_key(gone), "{message}: {gone} left");
         }
     }

@@ -205,7 +205,10 @@ fn export_parses_strictly_with_the_otlp_protobuf_definitions() {
     let slow = decoded.iter().find(|d| d["body"] == "slow").unwrap();
     assert_eq!(slow["attributes"]["api_token"]["stringValue"], "[REDACTED]");
     let failed = decoded.iter().find(|d| d["body"] == "failed").unwrap();
-    assert_eq!(failed["attributes"]["exception.type"]["stringValue"], "Refused");
+    assert_eq!(
+        failed["attributes"]["exception.type"]["stringValue"],
+        "Refused"
+    );
 
     // Filters: one request only.
     let one = dir.path().join("one.jsonl");

@@ -61,9 +61,8 @@ fn acknowledged(root: &Path) -> usize {
     let offset = files.values().next().unwrap()["offset"].as_u64().unwrap() as usize;
     let log = std::fs::read_to_string(root.join("logs/app/app.log")).unwrap();
     assert!(offset <= log.len());
-    assert_eq!(
+    assert!(
         offset == 0 || log.as_bytes()[offset - 1] == b'\n',
-        true,
         "offsets fall on line ends"
     );
     log[..offset].lines().count()
@@ -97,10 +96,14 @@ fn a_kill_and_restart_lose_nothing_and_resend_nothing_acknowledged() {
     let mut rotel = Rotel::start(&peers, dir.path());
     let endpoint = rotel.endpoint();
     let batch = 20;
-    let mut first = forward(&root, &endpoint, &["--batch-size", "20", "--max-rate", "300"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = forward(
+        &root,
+        &endpoint,
+        &["--batch-size", "20", "--max-rate", "300"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     wait_for(Duration::from_secs(30), "rotel to get 150 records", || {
         (rotel.logs().len() + rotel.spans().len() >= 150).then_some(())
     });
@@ -143,7 +146,10 @@ fn a_kill_and_restart_lose_nothing_and_resend_nothing_acknowledged() {
         assert!(n >= 1, "{record} never arrived");
     }
     let twice = all.values().filter(|&&n| n > 1).count();
-    assert!(twice <= batch, "only the batch in flight at the kill twice: {twice}");
+    assert!(
+        twice <= batch,
+        "only the batch in flight at the kill twice: {twice}"
+    );
 
     // Everything acknowledged: a third run sends nothing.
     let out = forward(&root, &endpoint, &[]).output().unwrap();
@@ -182,7 +188,11 @@ fn rotated_files_are_neither_skipped_nor_sent_twice() {
     };
     write(0, 40);
     let out = forward(&root, &endpoint, &[]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_for(Duration::from_secs(20), "40 records", || {
         (rotel.logs().len() >= 40).then_some(())
     });
@@ -199,7 +209,11 @@ fn rotated_files_are_neither_skipped_nor_sent_twice() {
         "{archived:?}"
     );
     let out = forward(&root, &endpoint, &[]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all = wait_for(Duration::from_secs(20), "400 records", || {
         let r = received(&rotel);
         (r.values().sum::<usize>() >= 400).then_some(r)
@@ -240,10 +254,7 @@ fn a_refusing_endpoint_stops_with_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("rejected the batch: HTTP 404"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("rejected the batch: HTTP 404"), "{stderr}");
     assert!(
         !root.join("analysis/forward.checkpoint.json").exists(),
         "nothing acknowledged, nothing checkpointed"
@@ -325,7 +336,11 @@ fn overload_is_retried_with_backoff() {
     let out = forward(&root, &format!("http://127.0.0.1:{port}"), &[])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After: 1, twice"
@@ -333,6 +348,10 @@ fn overload_is_retried_with_backoff() {
     assert_eq!(seen.load(Ordering::SeqCst), 3);
     assert!(String::from_utf8_lossy(&out.stdout).contains("(2 retries)"));
     wait_for(Duration::from_secs(10), "the record", || {
-        rotel.logs().iter().any(|l| l.body() == "retried").then_some(())
+        rotel
+            .logs()
+            .iter()
+            .any(|l| l.body() == "retried")
+            .then_some(())
     });
 }

