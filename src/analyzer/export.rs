@@ -241,7 +241,10 @@ impl OtlpBatch {
         let resources: Vec<Value> = resources
             .into_iter()
             .map(|(pid, scopes)| {
-                let mut attrs = vec![kv("service.name", json!({"stringValue": self.service_name}))];
+                let mut attrs = vec![kv(
+                    "service.name",
+                    json!({"stringValue": self.service_name}),
+                )];
                 if let Some(pid) = pid {
                     attrs.push(kv("process.pid", json!({"intValue": pid.to_string()})));
                 }
@@ -383,7 +386,9 @@ fn any_value(v: &Value) -> Value {
             None => json!({ "doubleValue": n.as_f64().unwrap_or(0.0) }),
         },
         Value::String(s) => json!({ "stringValue": s }),
-        Value::Array(a) => json!({"arrayValue": {"values": a.iter().map(any_value).collect::<Vec<_>>()}}),
+        Value::Array(a) => {
+            json!({"arrayValue": {"values": a.iter().map(any_value).collect::<Vec<_>>()}})
+        }
         Value::Object(o) => json!({"kvlistValue": {"values": attributes_of(o)}}),
     }
 }
@@ -558,7 +563,10 @@ mod tests {
         assert!(batch.push(&record));
         let body = batch.traces_request().unwrap();
         let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
-        assert_eq!(body["resourceSpans"][0]["scopeSpans"][0]["scope"]["name"], "recsys");
+        assert_eq!(
+            body["resourceSpans"][0]["scopeSpans"][0]["scope"]["name"],
+            "recsys"
+        );
         assert_eq!(span["kind"], 2);
         assert_eq!(span["startTimeUnixNano"], "1763294400000001000");
         assert_eq!(span["status"], json!({"code": 2, "message": "timeout"}));

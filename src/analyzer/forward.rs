@@ -262,7 +262,8 @@ impl Forwarder {
                 }
                 batch_bytes += n;
             }
-            let full = batch.spans() + batch.logs() >= self.batch_size || batch_bytes >= MAX_BATCH_BYTES;
+            let full =
+                batch.spans() + batch.logs() >= self.batch_size || batch_bytes >= MAX_BATCH_BYTES;
             if full || !complete {
                 if !batch.is_empty() {
                     self.pace(report, started, batch.spans() + batch.logs());
@@ -312,7 +313,12 @@ impl Forwarder {
         Ok(())
     }
 
-    fn post(&self, url: &str, body: Vec<u8>, report: &mut ForwardReport) -> Result<(), ForwardError> {
+    fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        report: &mut ForwardReport,
+    ) -> Result<(), ForwardError> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
@@ -476,7 +482,11 @@ mod tests {
         enc.finish().unwrap();
         assert_eq!(first_line_hash(&gz, true).unwrap().unwrap(), h);
         fs::write(&plain, b"{\"x\":1").unwrap();
-        assert_eq!(first_line_hash(&plain, false).unwrap(), None, "partial line");
+        assert_eq!(
+            first_line_hash(&plain, false).unwrap(),
+            None,
+            "partial line"
+        );
     }
 
     #[test]

@@ -145,7 +145,9 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut positionals = positionals.into_iter();
     o.command = positionals.next();
     let Some(command) = o.command.clone() else {
-        bail!("missing command: errors, performance, slow, summary, export or forward (see --help)");
+        bail!(
+            "missing command: errors, performance, slow, summary, export or forward (see --help)"
+        );
     };
     if matches!(command.as_str(), "performance" | "slow") {
         o.component = Some(positionals.next().with_context(|| {

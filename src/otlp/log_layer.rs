@@ -97,7 +97,11 @@ where
         let component = fields
             .component
             .take()
-            .or_else(|| scope.and_then(|s| s.component.as_deref()).map(str::to_owned))
+            .or_else(|| {
+                scope
+                    .and_then(|s| s.component.as_deref())
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| {
                 let c = self.shared.component_for_target(meta.target());
                 if c.is_empty() {
@@ -109,7 +113,10 @@ where
         let component = normalize_component(&component).into_owned();
         attrs.push((Key::from_static_str("component"), AnyValue::from(component)));
         if let Some(function) = scope.and_then(|s| s.function).or(meta.module_path()) {
-            attrs.push((Key::from_static_str("code.function.name"), AnyValue::from(function)));
+            attrs.push((
+                Key::from_static_str("code.function.name"),
+                AnyValue::from(function),
+            ));
         }
         if let Some(file) = meta.file() {
             attrs.push((Key::from_static_str("code.file.path"), AnyValue::from(file)));
@@ -126,7 +133,10 @@ where
         ));
         if let Some((kind, message, stack)) = fields.exception.take() {
             attrs.push((Key::from_static_str("exception.type"), AnyValue::from(kind)));
-            attrs.push((Key::from_static_str("exception.message"), AnyValue::from(message)));
+            attrs.push((
+                Key::from_static_str("exception.message"),
+                AnyValue::from(message),
+            ));
             if !stack.is_empty() {
                 attrs.push((
                     Key::from_static_str("exception.stacktrace"),

@@ -189,8 +189,11 @@ impl Reporter {
         if !force && r.at.is_some_and(|t| t.elapsed() < self.config.warn_every) {
             return;
         }
-        let (new_dropped, new_failed, new_batches) =
-            (dropped - r.dropped, failed - r.failed, failed_batches - r.failed_batches);
+        let (new_dropped, new_failed, new_batches) = (
+            dropped - r.dropped,
+            failed - r.failed,
+            failed_batches - r.failed_batches,
+        );
         let mut message = format!("OTLP {} export:", self.config.signal);
         if new_dropped > 0 {
             message.push_str(&format!(
@@ -209,7 +212,10 @@ impl Reporter {
         }
         message.push_str(" the files have every record");
         let data = [
-            ("otlp.signal", crate::exporters::Value::Str(self.config.signal)),
+            (
+                "otlp.signal",
+                crate::exporters::Value::Str(self.config.signal),
+            ),
             ("otlp.dropped", crate::exporters::Value::U64(new_dropped)),
             ("otlp.failed", crate::exporters::Value::U64(new_failed)),
         ];
@@ -388,15 +394,18 @@ mod tests {
         assert!(dropped > 0);
         drop(guard);
         let text = std::fs::read_to_string(dir.path().join("logs/t/t.log")).unwrap();
-        let records: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         // The first at once, then one at shutdown for the rest: rate-limited, nothing lost.
         assert!(!records.is_empty() && records.len() <= 2, "{records:#?}");
         let total: u64 = records
             .iter()
             .map(|r| {
                 assert_eq!(r["level"], "WARNING");
-                r["data"]["otlp.dropped"].as_u64().unwrap() + r["data"]["otlp.failed"].as_u64().unwrap()
+                r["data"]["otlp.dropped"].as_u64().unwrap()
+                    + r["data"]["otlp.failed"].as_u64().unwrap()
             })
             .sum();
         assert_eq!(total, 1000);
