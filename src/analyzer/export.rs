@@ -141,6 +141,11 @@ pub struct OtlpBatch {
 
 impl OtlpBatch {
     /// An empty batch whose resources carry `service.name` = `service_name`.
+    ///
+    /// ```
+    /// let batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// assert!(batch.is_empty());
+    /// ```
     pub fn new(service_name: impl Into<String>) -> OtlpBatch {
         OtlpBatch {
             service_name: service_name.into(),
@@ -152,6 +157,11 @@ impl OtlpBatch {
 
     /// Adds one record; false (and nothing added) when it is not a record (no `timestamp`,
     /// or a span record without valid ids and times).
+    ///
+    /// ```
+    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// assert!(!batch.push(&serde_json::json!({"message": "no timestamp"})));
+    /// ```
     pub fn push(&mut self, record: &Value) -> bool {
         let Some(obj) = record.as_object() else {
             return false;
@@ -187,21 +197,42 @@ impl OtlpBatch {
     }
 
     /// The number of span records in the batch.
+    ///
+    /// ```
+    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
+    /// assert_eq!((batch.spans(), batch.logs()), (0, 1));
+    /// ```
     pub fn spans(&self) -> usize {
         self.spans
     }
 
-    /// The number of log records in the batch.
+    /// The number of log records in the batch (see [`spans`](Self::spans)).
+    ///
+    /// ```
+    /// assert_eq!(tracekit::analyzer::OtlpBatch::new("recsys").logs(), 0);
+    /// ```
     pub fn logs(&self) -> usize {
         self.logs
     }
 
     /// True when the batch holds nothing.
+    ///
+    /// ```
+    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
 
     /// Empties the batch.
+    ///
+    /// ```
+    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
+    /// batch.clear();
+    /// assert!(batch.is_empty() && batch.logs_request().is_none());
+    /// ```
     pub fn clear(&mut self) {
         self.groups.clear();
         self.spans = 0;
@@ -209,16 +240,32 @@ impl OtlpBatch {
     }
 
     /// The `ExportTraceServiceRequest` of the span records, or `None` without any.
+    ///
+    /// ```
+    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").traces_request().is_none());
+    /// ```
     pub fn traces_request(&self) -> Option<Value> {
         self.request(Signal::Traces)
     }
 
-    /// The `ExportLogsServiceRequest` of the log records, or `None` without any.
+    /// The `ExportLogsServiceRequest` of the log records, or `None` without any (see the
+    /// [type's example](OtlpBatch)).
+    ///
+    /// ```
+    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").logs_request().is_none());
+    /// ```
     pub fn logs_request(&self) -> Option<Value> {
         self.request(Signal::Logs)
     }
 
     /// The request body of `signal`, or `None` when the batch holds none of it.
+    ///
+    /// ```
+    /// use tracekit::analyzer::{OtlpBatch, Signal};
+    /// let mut batch = OtlpBatch::new("recsys");
+    /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
+    /// assert_eq!(batch.request(Signal::Logs), batch.logs_request());
+    /// ```
     pub fn request(&self, signal: Signal) -> Option<Value> {
         let (outer, scopes_key, items_key) = match signal {
             Signal::Traces => ("resourceSpans", "scopeSpans", "spans"),
@@ -313,8 +360,13 @@ impl LogAnalyzer {
         let mut report = ExportReport::default();
         let mut batch = OtlpBatch::new(service_name);
         for i in primary(&files) {
+            let reader = match open_log(&files[i].path, files[i].compressed) {
+                Ok(r) => r,
+                // Rotated or compressed since it was listed: its new name was not listed.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             report.files += 1;
-            let reader = open_log(&files[i].path, files[i].compressed)?;
             for line in reader.split(b'\n') {
                 let line = line?;
                 if line.iter().all(u8::is_ascii_whitespace) {

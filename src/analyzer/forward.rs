@@ -133,6 +133,10 @@ pub struct Forwarder {
 }
 
 /// The default number of records per request.
+///
+/// ```
+/// assert_eq!(tracekit::analyzer::forward::DEFAULT_BATCH_SIZE, 512);
+/// ```
 pub const DEFAULT_BATCH_SIZE: usize = 512;
 /// Largest request body gathered before it is sent, in bytes of records.
 const MAX_BATCH_BYTES: usize = 4 << 20;
@@ -143,6 +147,12 @@ impl Forwarder {
     /// A forwarder of the files under `root` to `endpoint` (the OTLP/HTTP base URL, e.g.
     /// `http://localhost:4318`; `/v1/traces` and `/v1/logs` are appended), with the
     /// checkpoint in `root/analysis/forward.checkpoint.json`.
+    ///
+    /// ```
+    /// use tracekit::analyzer::forward::{ForwardError, Forwarder};
+    /// assert!(Forwarder::new("trace", "http://localhost:4318").is_ok());
+    /// assert!(matches!(Forwarder::new("trace", "localhost:4318"), Err(ForwardError::InvalidEndpoint(_))));
+    /// ```
     pub fn new(root: impl Into<PathBuf>, endpoint: &str) -> Result<Forwarder, ForwardError> {
         let root = root.into();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
@@ -167,20 +177,38 @@ impl Forwarder {
     }
 
     /// The checkpoint file.
+    ///
+    /// ```
+    /// # use tracekit::analyzer::forward::Forwarder;
+    /// let f = Forwarder::new("trace", "http://localhost:4318")?.checkpoint("/var/lib/fwd.json");
+    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// ```
     #[must_use]
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
         self.checkpoint = path.into();
         self
     }
 
-    /// The resources' `service.name`.
+    /// The resources' `service.name` (default `unknown_service`).
+    ///
+    /// ```
+    /// # use tracekit::analyzer::forward::Forwarder;
+    /// let f = Forwarder::new("trace", "http://localhost:4318")?.service_name("recsys");
+    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// ```
     #[must_use]
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = name.into();
         self
     }
 
-    /// Records per request (default 512, at least 1).
+    /// Records per request (default [`DEFAULT_BATCH_SIZE`], at least 1).
+    ///
+    /// ```
+    /// # use tracekit::analyzer::forward::Forwarder;
+    /// let f = Forwarder::new("trace", "http://localhost:4318")?.batch_size(100);
+    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// ```
     #[must_use]
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
@@ -188,6 +216,12 @@ impl Forwarder {
     }
 
     /// At most `records_per_second` records a second, to spare the endpoint.
+    ///
+    /// ```
+    /// # use tracekit::analyzer::forward::Forwarder;
+    /// let f = Forwarder::new("trace", "http://localhost:4318")?.max_rate(5000.0);
+    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// ```
     #[must_use]
     pub fn max_rate(mut self, records_per_second: f64) -> Self {
         self.max_rate = (records_per_second > 0.0).then_some(records_per_second);
@@ -195,20 +229,34 @@ impl Forwarder {
     }
 
     /// Sends every record not yet acknowledged, saving the checkpoint after each batch.
+    ///
+    /// ```
+    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// // Nothing to send: no request is made.
+    /// let report = Forwarder::new(dir.path(), "http://127.0.0.1:9")?.run()?;
+    /// assert_eq!(report.requests, 0);
+    /// # Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// ```
     pub fn run(&self) -> Result<ForwardReport, ForwardError> {
         let mut checkpoint = Checkpoint::load(&self.checkpoint)?;
         let files = discover(&self.root);
         let mut report = ForwardReport::default();
         let mut seen = Vec::new();
+        // Entries of files that are gone are dropped, but only after a run that saw every
+        // file: one renamed under our feet is seen again next time under its new name.
+        let mut saw_all = true;
         let started = Instant::now();
         for i in primary(&files) {
             let file = &files[i];
             let Some(head) = first_line_hash(&file.path, file.compressed)? else {
-                continue; // empty, or its first record still being written
+                // Empty, its first record still being written, or renamed since listed.
+                saw_all &= file.path.exists();
+                continue;
             };
             seen.push(head.clone());
             let offset = checkpoint.files.get(&head).map_or(0, |e| e.offset);
-            self.send_file(
+            let sent = self.send_file(
                 &file.path,
                 file.compressed,
                 &head,
@@ -216,10 +264,20 @@ impl Forwarder {
                 &mut checkpoint,
                 &mut report,
                 started,
-            )?;
+            );
+            match sent {
+                Err(ForwardError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    saw_all = false;
+                }
+                other => other?,
+            }
         }
         let before = checkpoint.files.len();
-        checkpoint.files.retain(|head, _| seen.contains(head));
+        if saw_all {
+            checkpoint.files.retain(|head, _| seen.contains(head));
+        }
         if checkpoint.files.len() != before {
             checkpoint.save(&self.checkpoint)?;
         }

@@ -6,6 +6,16 @@
 //! `tracing` event (and every record of the OpenTelemetry logs API) over OTLP/HTTP, protobuf
 //! by default, JSON with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`.
 //!
+//! ```no_run
+//! // Or leave the code alone and set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318.
+//! let _guard = tracekit::builder()
+//!     .service_name("recsys")
+//!     .otlp_endpoint("http://localhost:4318")
+//!     .init()?;
+//! tracing::info!(num_candidates = 1500_u64, "Generated candidates"); // the file and OTLP
+//! # Ok::<(), tracekit::InitError>(())
+//! ```
+//!
 //! | variable | effect |
 //! | --- | --- |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT`, `_TRACES_ENDPOINT`, `_LOGS_ENDPOINT` | where; a signal without an endpoint is not exported |
@@ -64,9 +74,26 @@ pub(crate) struct OtlpSettings {
 }
 
 /// Why the OTLP export could not be set up.
+///
+/// ```
+/// let err: tracekit::InitError = tracekit::OtlpError::from_message("protocol \"grpc\" is not supported").into();
+/// assert!(err.to_string().contains("grpc"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("OTLP export: {0}")]
 pub struct OtlpError(String);
+
+impl OtlpError {
+    /// An error with this message (for code that wraps tracekit's set-up).
+    ///
+    /// ```
+    /// let e = tracekit::OtlpError::from_message("bad endpoint");
+    /// assert_eq!(e.to_string(), "OTLP export: bad endpoint");
+    /// ```
+    pub fn from_message(message: impl Into<String>) -> OtlpError {
+        OtlpError(message.into())
+    }
+}
 
 fn env_set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())

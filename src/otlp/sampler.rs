@@ -32,14 +32,28 @@ pub enum OtlpSampler {
 }
 
 /// The environment variable naming the sampler.
+///
+/// ```
+/// assert_eq!(tracekit::otlp::ENV_SAMPLER, "OTEL_TRACES_SAMPLER");
+/// ```
 pub const ENV_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 /// The environment variable with the sampler's argument (the ratio).
+///
+/// ```
+/// assert_eq!(tracekit::otlp::ENV_SAMPLER_ARG, "OTEL_TRACES_SAMPLER_ARG");
+/// ```
 pub const ENV_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 
 impl OtlpSampler {
     /// Parses the standard names: `always_on`, `always_off`, `traceidratio`,
     /// `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`. The
     /// ratio defaults to 1.0 and must lie in 0..=1.
+    ///
+    /// ```
+    /// use tracekit::OtlpSampler;
+    /// assert_eq!(OtlpSampler::parse("traceidratio", None), Ok(OtlpSampler::TraceIdRatio(1.0)));
+    /// assert!(OtlpSampler::parse("traceidratio", Some("1.5")).is_err());
+    /// ```
     pub fn parse(name: &str, arg: Option<&str>) -> Result<OtlpSampler, String> {
         let ratio = || -> Result<f64, String> {
             match arg.map(str::trim).filter(|a| !a.is_empty()) {
