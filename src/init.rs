@@ -122,7 +122,7 @@ type SpanProcessorHook = Box<dyn FnOnce(TracerProviderBuilder) -> TracerProvider
 /// | [`panic_hook`](Self::panic_hook) | on | |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s | |
 /// | [`log_writer`](Self::log_writer) | [`LogWriter::builder`] defaults | `TRACEKIT_*` (see there) |
-/// | `otlp_endpoint` (feature `otlp`) | none: no OTLP export | `OTEL_EXPORTER_OTLP_ENDPOINT` and the other `OTEL_*` variables (see [`otlp`](crate::otlp)) |
+/// | `otlp_endpoint` (feature `otlp`) | none: no OTLP export | `OTEL_EXPORTER_OTLP_ENDPOINT` and the other `OTEL_*` variables (see `tracekit::otlp`) |
 ///
 /// The subscriber is a `tracing-subscriber` registry with the `EnvFilter`, the
 /// tracing-opentelemetry layer (an `SdkTracerProvider` whose simple processor feeds a

@@ -6,20 +6,7 @@
 //! [`LogAnalyzer::export_otlp_json`] writes them as JSON lines (`log_analyzer export
 //! --otlp-json FILE`); `log_analyzer forward` posts the same bodies to an OTLP/HTTP endpoint.
 //!
-//! | record | OTLP |
-//! | --- | --- |
-//! | `timestamp` | log `timeUnixNano` and `observedTimeUnixNano` (span records: `span.start` / `span.end`) |
-//! | `level` | `severityNumber` TRACE 1, DEBUG 5, INFO 9, WARNING 13, ERROR 17, CRITICAL 21, and `severityText` |
-//! | `message` | log `body` (span records: the span's `name`) |
-//! | `trace_id`, `span_id`, `span.parent_span_id` | `traceId`, `spanId`, `parentSpanId` |
-//! | `request_id`, `user_id`, `session_id` | attributes `request.id`, `user.id`, `session.id` |
-//! | `component`, `logger` | attribute `component`; the instrumentation scope is the logger |
-//! | `context` | `code.function.name`, `code.file.path`, `code.line.number`, `thread.id`; `process.pid` is a resource attribute |
-//! | `exception` | `exception.type`, `exception.message`, `exception.stacktrace` |
-//! | `data`, `span.attributes` | attributes, one per key, with their types (objects become key-value lists) |
-//! | `span.kind`, `span.status` | `kind` (1 internal .. 5 consumer), `status` (`code` 0 unset, 1 ok, 2 error, and `message`) |
-//!
-//! Records are grouped by resource (`service.name` and the record's `process.pid`) and scope.
+//! The mapping is in [`OtlpBatch`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -112,6 +99,21 @@ impl Signal {
 }
 
 /// Record batches turned into OTLP JSON request bodies, grouped by resource and scope.
+///
+/// | record | OTLP |
+/// | --- | --- |
+/// | `timestamp` | log `timeUnixNano` and `observedTimeUnixNano` (span records: `span.start` / `span.end`) |
+/// | `level` | `severityNumber` TRACE 1, DEBUG 5, INFO 9, WARNING 13, ERROR 17, CRITICAL 21, and `severityText` |
+/// | `message` | log `body` (span records: the span's `name`) |
+/// | `trace_id`, `span_id`, `span.parent_span_id` | `traceId`, `spanId`, `parentSpanId` |
+/// | `request_id`, `user_id`, `session_id` | attributes `request.id`, `user.id`, `session.id` |
+/// | `component`, `logger` | attribute `component`; the instrumentation scope is the logger |
+/// | `context` | `code.function.name`, `code.file.path`, `code.line.number`, `thread.id`; `process.pid` is a resource attribute |
+/// | `exception` | `exception.type`, `exception.message`, `exception.stacktrace` |
+/// | `data`, `span.attributes` | attributes, one per key, with their types (objects become key-value lists) |
+/// | `span.kind`, `span.status` | `kind` (1 internal .. 5 consumer), `status` (`code` 0 unset, 1 ok, 2 error, and `message`) |
+///
+/// Records are grouped by resource (`service.name` and the record's `process.pid`) and scope.
 ///
 /// ```
 /// use tracekit::analyzer::OtlpBatch;
@@ -329,7 +331,7 @@ impl LogAnalyzer {
     /// Writes every record of the main files (live and archived, each record once) that
     /// passes `filter` to `out` as OTLP JSON lines: one `ExportTraceServiceRequest` or
     /// `ExportLogsServiceRequest` per line, up to 1000 records each, resources carrying
-    /// `service.name` = `service_name`. See the [module docs](self) for the mapping.
+    /// `service.name` = `service_name`. See [`OtlpBatch`] for the mapping.
     ///
     /// # Examples
     ///
