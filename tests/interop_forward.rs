@@ -6,15 +6,11 @@
 mod interop_support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use interop_support::{main_records, peers, wait_for, Item, Rotel};
+use interop_support::{main_records, peers, wait_for, Front, Item, Rotel};
 use tracekit::exporters::{Compression, Level, LogWriter, Record};
 use tracekit::LogContext;
 
@@ -261,65 +257,6 @@ fn a_refusing_endpoint_stops_with_a_clear_error() {
     );
 }
 
-/// Answers the first `fail` requests with 503 (and `Retry-After: 1`), then passes requests
-/// through to `upstream` (rotel): the collector's overload, on demand.
-fn overloaded_front(upstream: u16, fail: usize) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let seen2 = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut client) = stream else { return };
-            let request = read_request(&mut client);
-            let n = seen2.fetch_add(1, Ordering::SeqCst);
-            if n < fail {
-                let _ = client.write_all(
-                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                continue;
-            }
-            let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-            up.write_all(&request).unwrap();
-            let mut response = Vec::new();
-            let _ = up.read_to_end(&mut response);
-            let _ = client.write_all(&response);
-        }
-    });
-    (port, seen)
-}
-
-/// One HTTP/1.1 request, rewritten to close the connection after the response.
-fn read_request(stream: &mut TcpStream) -> Vec<u8> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            while buf.len() < end + 4 + len {
-                let n = stream.read(&mut chunk).unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let text = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let kept: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-                .collect();
-            let mut out = kept.join("\r\n").into_bytes();
-            out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
-            out.extend_from_slice(&buf[end + 4..]);
-            return out;
-        }
-        assert!(n > 0, "connection closed mid-request");
-    }
-}
-
 #[test]
 fn overload_is_retried_with_backoff() {
     let peers = peers();
@@ -331,9 +268,9 @@ fn overload_is_retried_with_backoff() {
         .unwrap();
     drop(guard);
     let rotel = Rotel::start(&peers, dir.path());
-    let (port, seen) = overloaded_front(rotel.http_port, 2);
+    let front = Front::start(rotel.http_port, 2);
     let started = std::time::Instant::now();
-    let out = forward(&root, &format!("http://127.0.0.1:{port}"), &[])
+    let out = forward(&root, &format!("http://127.0.0.1:{}", front.port), &[])
         .output()
         .unwrap();
     assert!(
@@ -345,7 +282,7 @@ fn overload_is_retried_with_backoff() {
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After: 1, twice"
     );
-    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert_eq!(front.heads().len(), 3);
     assert!(String::from_utf8_lossy(&out.stdout).contains("(2 retries)"));
     wait_for(Duration::from_secs(10), "the record", || {
         rotel

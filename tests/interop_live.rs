@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use interop_support::{free_port, main_records, peers, severity, Rotel};
+use interop_support::{free_port, main_records, peers, severity, Front, Rotel};
 use serde_json::Value;
 use tracekit::{LogContext, OtlpSampler};
 
@@ -317,11 +317,16 @@ fn the_standard_variables_configure_the_export() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("trace");
     let mut rotel = Rotel::start(&peers, dir.path());
+    // In front of rotel, to see the requests' headers.
+    let front = Front::start(rotel.http_port, 0);
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "env_child", "--ignored", "--nocapture"])
         .env(CHILD, "1")
         .env("TRACEKIT_DIR", &root)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", rotel.endpoint())
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", front.port),
+        )
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=tracekit")
         .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
@@ -370,4 +375,15 @@ fn the_standard_variables_configure_the_export() {
     }
     let late = logs.iter().find(|l| l.body() == "invoice late").unwrap();
     assert_eq!(late.severity_number(), Some(13));
+    let heads = front.heads();
+    assert!(!heads.is_empty());
+    for head in &heads {
+        assert!(head.contains("\r\nx-tenant: tracekit"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/x-protobuf"),
+            "{head}"
+        );
+    }
+    assert!(heads.iter().any(|h| h.starts_with("post /v1/traces ")));
+    assert!(heads.iter().any(|h| h.starts_with("post /v1/logs ")));
 }

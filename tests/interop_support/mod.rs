@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The environment variable naming the peers' virtualenv.
@@ -413,4 +415,84 @@ pub fn main_records(root: &Path) -> Vec<serde_json::Value> {
         );
     }
     out
+}
+
+/// A front for rotel on its own port: answers the first `fail` requests with 503 and
+/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, and
+/// keeps every request's head (request line and headers, lower-cased) for the test to read.
+pub struct Front {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Front {
+    /// Starts it in front of rotel's OTLP/HTTP port.
+    pub fn start(upstream: u16, fail: usize) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut client) = stream else { return };
+                let (head, request) = read_request(&mut client);
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(head);
+                    seen.len()
+                };
+                if n <= fail {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                up.write_all(&request).unwrap();
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response);
+                let _ = client.write_all(&response);
+            }
+        });
+        Front { port, heads }
+    }
+
+    /// The heads of the requests so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// One HTTP/1.1 request: its head, lower-cased, and the request rewritten to close the
+/// connection after the response.
+fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "connection closed mid-body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                .collect();
+            let mut out = kept.join("\r\n").into_bytes();
+            out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+            out.extend_from_slice(&buf[end + 4..]);
+            return (head, out);
+        }
+        assert!(n > 0, "connection closed mid-request");
+    }
 }
