@@ -14,7 +14,8 @@ use tracekit::analyzer::output::{
 use tracekit::analyzer::{ErrorFilter, ExportFilter, LogAnalyzer, ScanReport, Timestamp};
 
 const HELP: &str = "\
-log_analyzer: errors, performance and slow operations from the tracekit log files
+log_analyzer: errors, performance and slow operations from the tracekit log files, and the
+files as OpenTelemetry data (export, forward)
 
 USAGE:
     log_analyzer errors [--since T] [--until T] [--component C] [--type T]
