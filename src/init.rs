@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanProcessor};
-
-use crate::context_span::SharedProcessor;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use tracing::Dispatch;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
+use crate::context_span::SharedProcessor;
 use crate::exporters::{
     normalize_component, BuildError, FileLogExporter, FileSpanExporter, LogWriter,
     LogWriterBuilder, WriterGuard,
@@ -111,6 +110,10 @@ pub enum InitError {
     /// The log writer could not be started.
     #[error("cannot start the log writer")]
     Writer(#[from] BuildError),
+    /// The OTLP export could not be set up (an invalid endpoint, protocol or sampler).
+    #[cfg(feature = "otlp")]
+    #[error(transparent)]
+    Otlp(#[from] crate::otlp::OtlpError),
 }
 
 /// Configures the tracing + OpenTelemetry bridge.
@@ -128,6 +131,7 @@ pub enum InitError {
 /// | [`panic_hook`](Self::panic_hook) | on | |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s | |
 /// | [`log_writer`](Self::log_writer) | [`LogWriter::builder`] defaults | `TRACEKIT_*` (see there) |
+/// | `otlp_endpoint` (feature `otlp`) | none: no OTLP export | `OTEL_EXPORTER_OTLP_ENDPOINT` and the other `OTEL_*` variables (see `tracekit::otlp`) |
 ///
 /// The subscriber is a `tracing-subscriber` registry with the `EnvFilter`, the
 /// tracing-opentelemetry layer (an `SdkTracerProvider` whose simple processor feeds a
@@ -167,6 +171,8 @@ pub struct Builder {
     panic_hook: bool,
     shutdown_timeout: Duration,
     span_processors: Vec<Box<dyn SpanProcessor>>,
+    #[cfg(feature = "otlp")]
+    otlp: crate::otlp::OtlpSettings,
 }
 
 impl Default for Builder {
@@ -181,6 +187,8 @@ impl Default for Builder {
             panic_hook: true,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             span_processors: Vec::new(),
+            #[cfg(feature = "otlp")]
+            otlp: crate::otlp::OtlpSettings::default(),
         }
     }
 }
@@ -197,7 +205,7 @@ impl fmt::Debug for Builder {
             .field("panic_hook", &self.panic_hook)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("span_processors", &self.span_processors.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -265,6 +273,56 @@ impl Builder {
         self
     }
 
+    /// Also exports spans and log records live over OTLP/HTTP to `endpoint` (the base URL,
+    /// e.g. `http://localhost:4318`; `/v1/traces` and `/v1/logs` are appended), instead of
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`. The files are written as always. See
+    /// [`otlp`](crate::otlp) for the variables honoured and what is sent. Feature `otlp`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// // Nothing listens there: the export fails, is counted and reported in the files.
+    /// let (dispatch, guard) = tracekit::builder()
+    ///     .root(dir.path())
+    ///     .otlp_endpoint("http://127.0.0.1:9")
+    ///     .build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("still written"));
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert!(text.contains("still written"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Turns the OTLP export off (`false`) whatever the environment says, or back to its
+    /// default (`true`: on when an endpoint is configured). Feature `otlp`.
+    ///
+    /// ```
+    /// let builder = tracekit::builder().otlp(false); // files only, even with OTEL_EXPORTER_OTLP_ENDPOINT set
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, enabled: bool) -> Self {
+        self.otlp.enabled = Some(enabled);
+        self
+    }
+
+    /// The sampler of the OTLP span stream, instead of `OTEL_TRACES_SAMPLER`. The files keep
+    /// every span whatever it says. Feature `otlp`.
+    ///
+    /// ```
+    /// let builder = tracekit::builder().otlp_sampler(tracekit::OtlpSampler::TraceIdRatio(0.1));
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otlp_sampler(mut self, sampler: crate::otlp::OtlpSampler) -> Self {
+        self.otlp.sampler = Some(sampler);
+        self
+    }
+
     fn directives(&self) -> String {
         self.filter
             .clone()
@@ -304,11 +362,22 @@ impl Builder {
             resource = resource.with_service_name(name);
         }
         let resource = resource.build();
+        #[cfg(feature = "otlp")]
+        let otlp = self.otlp.start(&resource, &writer)?;
         let mut tracer_builder = SdkTracerProvider::builder()
+            // The SDK's default sampler, set explicitly: the builder would otherwise read
+            // OTEL_TRACES_SAMPLER, which is for the OTLP stream only. The files keep every span.
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .with_resource(resource.clone())
             .with_simple_exporter(FileSpanExporter::new(writer.clone()));
+        #[allow(unused_mut)]
+        let mut processors = self.span_processors;
+        #[cfg(feature = "otlp")]
+        if let Some(p) = otlp.as_ref().and_then(|o| o.span_processor()) {
+            processors.insert(0, Box::new(p));
+        }
         let mut span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
-        for mut processor in self.span_processors {
+        for mut processor in processors {
             // Shared with the event layer (for request-context spans), so the resource is set
             // here, once, rather than by the provider.
             processor.set_resource(&resource);
@@ -318,10 +387,17 @@ impl Builder {
             span_processors.push(processor);
         }
         let tracer_provider = tracer_builder.build();
-        let logger_provider = SdkLoggerProvider::builder()
+        #[allow(unused_mut)]
+        let mut logger_builder = SdkLoggerProvider::builder()
             .with_resource(resource)
-            .with_simple_exporter(FileLogExporter::new(writer.clone()))
-            .build();
+            .with_simple_exporter(FileLogExporter::new(writer.clone()));
+        #[cfg(feature = "otlp")]
+        let otlp_log_processor = otlp.as_ref().and_then(|o| o.log_processor());
+        #[cfg(feature = "otlp")]
+        if let Some(p) = &otlp_log_processor {
+            logger_builder = logger_builder.with_log_processor(p.clone());
+        }
+        let logger_provider = logger_builder.build();
 
         let mut targets = self.targets;
         targets.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
@@ -339,10 +415,28 @@ impl Builder {
             .with_location(false)
             .with_threads(false)
             .with_target(false);
+        // tracing events reach OTLP through their own provider: the main one's processors
+        // include the file exporter, which the event layer already wrote to.
+        #[cfg(feature = "otlp")]
+        let (otlp_layer, otlp_events) = match otlp_log_processor {
+            Some(p) => {
+                use opentelemetry::logs::LoggerProvider as _;
+                let provider = SdkLoggerProvider::builder().with_log_processor(p).build();
+                let layer = crate::otlp::OtlpLogLayer::new(
+                    provider.logger(TRACER_NAME),
+                    Arc::clone(&shared),
+                );
+                (Some(layer), Some(provider))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(feature = "otlp"))]
+        let otlp_layer: Option<tracing_subscriber::layer::Identity> = None;
         let subscriber = Registry::default()
             .with(filter)
             .with(SpansOnly(otel))
-            .with(TracekitLayer::new(Arc::clone(&shared)));
+            .with(TracekitLayer::new(Arc::clone(&shared)))
+            .with(otlp_layer);
         let guard = Guard {
             writer,
             writer_guard: Some(writer_guard),
@@ -350,6 +444,10 @@ impl Builder {
             logger_provider,
             timeout: self.shutdown_timeout,
             shared,
+            #[cfg(feature = "otlp")]
+            otlp,
+            #[cfg(feature = "otlp")]
+            otlp_events,
         };
         Ok((Dispatch::new(subscriber), guard))
     }
@@ -411,6 +509,10 @@ pub struct Guard {
     logger_provider: SdkLoggerProvider,
     timeout: Duration,
     shared: Arc<Shared>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::otlp::OtlpRuntime>,
+    #[cfg(feature = "otlp")]
+    otlp_events: Option<SdkLoggerProvider>,
 }
 
 impl fmt::Debug for Guard {
@@ -467,9 +569,22 @@ impl Guard {
             return Ok(());
         };
         let deadline = Instant::now() + self.timeout;
+        // The OTLP export gets half the time at most: a collector that does not answer must
+        // not keep the files from being flushed. Its processors' own shutdown then returns
+        // at once.
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &self.otlp {
+            otlp.shutdown(self.timeout / 2);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(events) = &self.otlp_events {
+            let _ = events.shutdown_with_timeout(remaining(deadline));
+        }
         // Ended spans and emitted log records are already queued (simple processors export
         // synchronously); the providers' shutdown stops further exports and flushes.
-        let _ = self.tracer_provider.shutdown_with_timeout(self.timeout);
+        let _ = self
+            .tracer_provider
+            .shutdown_with_timeout(remaining(deadline));
         let _ = self
             .logger_provider
             .shutdown_with_timeout(remaining(deadline));

@@ -34,6 +34,14 @@
 //! | [`critical!`] | the `CRITICAL` level |
 //! | [`inject`], [`extract`] (and `_headers`) | W3C `traceparent` and `baggage` between services |
 //! | [`exporters`] | the record contract, the writer and the OTel file exporters, usable alone |
+//! | `otlp` (feature `otlp`) | live OTLP/HTTP export of spans and logs next to the files, `OTEL_*` variables |
+//! | [`analyzer`] | reading the files back; OTLP JSON export ([`analyzer::OtlpBatch`]); `forward` (feature `otlp`) |
+//!
+//! # Feature flags
+//!
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `otlp` | off | live OTLP export (`Builder::otlp_endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT`) and `log_analyzer forward`; brings an HTTP client (reqwest, hyper) and protobuf (prost) |
 //!
 //! Levels: `tracing`'s `TRACE`, `DEBUG`, `INFO`, `WARN` (written `WARNING`), `ERROR`, and
 //! `CRITICAL` from [`critical!`]. A record's component is the event's `component` field, else
@@ -74,6 +82,8 @@ mod layer;
 mod level;
 mod logger;
 mod otel_spans;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 mod panic;
 mod propagation;
 
@@ -86,6 +96,8 @@ pub use init::{
 };
 pub use layer::{CRITICAL_FIELD, TIMING_FIELD};
 pub use logger::{get_logger, Logger};
+#[cfg(feature = "otlp")]
+pub use otlp::{OtlpError, OtlpSampler};
 pub use propagation::{
     current_context, extract, extract_from, extract_headers, inject, inject_context, inject_headers,
 };

@@ -72,7 +72,10 @@
 //! ```
 
 mod errors;
+mod export;
 mod files;
+#[cfg(feature = "otlp")]
+pub mod forward;
 pub mod html;
 pub mod output;
 mod performance;
@@ -87,6 +90,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use errors::{ErrorFilter, ErrorReport, ErrorSource};
+pub use export::{ExportFilter, ExportReport, OtlpBatch, Signal};
 pub use files::{FileRole, LogFile};
 pub use performance::{FunctionStats, PerformanceReport, SlowOperation, SlowReport};
 pub use record::{ExceptionInfo, LogEntry, MAX_DEPTH};

@@ -1,4 +1,5 @@
-//! `log_analyzer errors|performance|slow|summary`: questions over the tracekit log files.
+//! `log_analyzer errors|performance|slow|summary|export|forward`: questions over the tracekit
+//! log files, and the files as OpenTelemetry data.
 
 mod common;
 
@@ -10,10 +11,11 @@ use common::{Arg, Args};
 use tracekit::analyzer::output::{
     render_errors, render_footer, render_performance, render_slow, render_summary, Style,
 };
-use tracekit::analyzer::{ErrorFilter, LogAnalyzer, ScanReport, Timestamp};
+use tracekit::analyzer::{ErrorFilter, ExportFilter, LogAnalyzer, ScanReport, Timestamp};
 
 const HELP: &str = "\
-log_analyzer: errors, performance and slow operations from the tracekit log files
+log_analyzer: errors, performance and slow operations from the tracekit log files, and the
+files as OpenTelemetry data (export, forward)
 
 USAGE:
     log_analyzer errors [--since T] [--until T] [--component C] [--type T]
@@ -21,6 +23,10 @@ USAGE:
     log_analyzer performance COMPONENT [--since T] [--json]
     log_analyzer slow COMPONENT [--threshold MS] [--limit N] [--json]
     log_analyzer summary [--json]
+    log_analyzer export --otlp-json FILE [--since T] [--until T] [--request-id R]
+                        [--service-name NAME]
+    log_analyzer forward --endpoint URL [--checkpoint FILE] [--batch-size N]
+                         [--max-rate N] [--follow] [--service-name NAME]
 
 COMMANDS:
     errors        ERROR and CRITICAL records, oldest first (the most recent --limit, default
@@ -32,11 +38,24 @@ COMMANDS:
     slow          timing records over --threshold ms (default 1000), slowest first
                   (--limit, default 20).
     summary       per component: records, errors by type, p50/p95/p99 of timings, time range.
+    export        the records (each once: main files, live and archived) as OTLP JSON lines:
+                  one ExportTraceServiceRequest (span records) or ExportLogsServiceRequest
+                  (the others) per line, grouped by resource and scope. FILE - is stdout.
+    forward       sends the records to an OTLP/HTTP endpoint (JSON bodies to URL/v1/traces
+                  and URL/v1/logs), at least once. A checkpoint (default
+                  DIR/analysis/forward.checkpoint.json) keeps what was acknowledged, per file
+                  (its first line's hash and the offset, so a file renamed or gzipped by
+                  rotation is recognised): a restart resends nothing acknowledged. Retries
+                  HTTP 429, 502, 503 and 504 with exponential backoff (honouring
+                  Retry-After); any other error status stops with exit status 2. --follow
+                  keeps polling for new records. Needs the `otlp` feature.
 
 OPTIONS:
     --dir DIR     the log root (default: $TRACEKIT_DIR, else trace)
     --json        print JSON instead of tables
     --threads N   scan with N threads (default: all cores)
+    --service-name NAME   the resource's service.name (default: $OTEL_SERVICE_NAME, else
+                  unknown_service)
     -h, --help    this help
 
 TIMES (--since, --until):
@@ -53,6 +72,8 @@ EXAMPLES:
     log_analyzer performance candidate
     log_analyzer slow candidate --threshold 1000
     log_analyzer summary
+    log_analyzer export --otlp-json requests.jsonl --request-id req-123
+    log_analyzer forward --endpoint http://localhost:4318
 ";
 
 fn main() -> ExitCode {
@@ -72,6 +93,13 @@ struct Options {
     request_id: Option<String>,
     limit: Option<usize>,
     threshold: Option<f64>,
+    otlp_json: Option<String>,
+    service_name: Option<String>,
+    endpoint: Option<String>,
+    checkpoint: Option<String>,
+    batch_size: Option<usize>,
+    max_rate: Option<f64>,
+    follow: bool,
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -87,6 +115,10 @@ fn run() -> anyhow::Result<ExitCode> {
                     o.json = true;
                     continue;
                 }
+                if n == "follow" {
+                    o.follow = true;
+                    continue;
+                }
                 let v = args.value(&n)?;
                 match n.as_str() {
                     "dir" => o.dir = Some(v),
@@ -98,6 +130,12 @@ fn run() -> anyhow::Result<ExitCode> {
                     "request-id" => o.request_id = Some(v),
                     "limit" => o.limit = Some(common::number(&n, &v)?),
                     "threshold" => o.threshold = Some(common::number(&n, &v)?),
+                    "otlp-json" => o.otlp_json = Some(v),
+                    "service-name" => o.service_name = Some(v),
+                    "endpoint" => o.endpoint = Some(v),
+                    "checkpoint" => o.checkpoint = Some(v),
+                    "batch-size" => o.batch_size = Some(common::number(&n, &v)?),
+                    "max-rate" => o.max_rate = Some(common::number(&n, &v)?),
                     _ => bail!("unknown option --{n} (see --help)"),
                 }
             }
@@ -108,7 +146,9 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut positionals = positionals.into_iter();
     o.command = positionals.next();
     let Some(command) = o.command.clone() else {
-        bail!("missing command: errors, performance, slow or summary (see --help)");
+        bail!(
+            "missing command: errors, performance, slow, summary, export or forward (see --help)"
+        );
     };
     if matches!(command.as_str(), "performance" | "slow") {
         o.component = Some(positionals.next().with_context(|| {
@@ -130,7 +170,18 @@ fn run() -> anyhow::Result<ExitCode> {
         "performance" => &["since", "component"],
         "slow" => &["component", "threshold", "limit"],
         "summary" => &[],
-        other => bail!("unknown command {other:?}: errors, performance, slow or summary"),
+        "export" => &["since", "until", "request_id", "otlp_json", "service_name"],
+        "forward" => &[
+            "endpoint",
+            "checkpoint",
+            "batch_size",
+            "max_rate",
+            "follow",
+            "service_name",
+        ],
+        other => bail!(
+            "unknown command {other:?}: errors, performance, slow, summary, export or forward"
+        ),
     };
     check_options(&o, &command, allowed)?;
 
@@ -148,6 +199,17 @@ fn run() -> anyhow::Result<ExitCode> {
             .transpose()
             .map_err(Into::into)
     };
+    if command == "export" {
+        let filter = ExportFilter {
+            since: time(&o.since)?,
+            until: time(&o.until)?,
+            request_id: o.request_id.clone(),
+        };
+        return export(&analyzer, &o, &filter);
+    }
+    if command == "forward" {
+        return forward(&analyzer, &o);
+    }
     let style = Style::detect(std::io::stdout().is_terminal());
     let bar = common::ProgressBar::start(analyzer.progress());
     let (found, text, scan): (bool, String, ScanReport) = match command.as_str() {
@@ -231,6 +293,13 @@ fn check_options(o: &Options, command: &str, allowed: &[&str]) -> anyhow::Result
         ("request_id", o.request_id.is_some()),
         ("limit", o.limit.is_some()),
         ("threshold", o.threshold.is_some()),
+        ("otlp_json", o.otlp_json.is_some()),
+        ("service_name", o.service_name.is_some()),
+        ("endpoint", o.endpoint.is_some()),
+        ("checkpoint", o.checkpoint.is_some()),
+        ("batch_size", o.batch_size.is_some()),
+        ("max_rate", o.max_rate.is_some()),
+        ("follow", o.follow),
     ];
     for (name, set) in given {
         if set && !allowed.contains(&name) {
@@ -242,6 +311,88 @@ fn check_options(o: &Options, command: &str, allowed: &[&str]) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+fn service_name(o: &Options) -> String {
+    o.service_name
+        .clone()
+        .or_else(|| std::env::var("OTEL_SERVICE_NAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+fn export(analyzer: &LogAnalyzer, o: &Options, filter: &ExportFilter) -> anyhow::Result<ExitCode> {
+    let Some(file) = o.otlp_json.as_deref() else {
+        bail!("export needs --otlp-json FILE (- for stdout)");
+    };
+    let service = service_name(o);
+    let report = if file == "-" {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        analyzer.export_otlp_json(filter, &service, &mut out)
+    } else {
+        let f = std::fs::File::create(file).with_context(|| format!("cannot create {file}"))?;
+        let mut out = std::io::BufWriter::new(f);
+        analyzer.export_otlp_json(filter, &service, &mut out)
+    };
+    let report = match report {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r.context("export failed")?,
+    };
+    let summary = format!(
+        "exported {} spans and {} log records in {} requests from {} files to {file}{}",
+        report.spans,
+        report.logs,
+        report.requests,
+        report.files,
+        if report.skipped > 0 {
+            format!(" ({} lines skipped: not records)", report.skipped)
+        } else {
+            String::new()
+        }
+    );
+    if file == "-" {
+        eprintln!("{summary}");
+    } else {
+        common::print(&format!("{summary}\n"))?;
+    }
+    Ok(status(report.spans + report.logs > 0))
+}
+
+#[cfg(feature = "otlp")]
+fn forward(analyzer: &LogAnalyzer, o: &Options) -> anyhow::Result<ExitCode> {
+    use tracekit::analyzer::forward::Forwarder;
+    let Some(endpoint) = o.endpoint.as_deref() else {
+        bail!("forward needs --endpoint URL, e.g. http://localhost:4318");
+    };
+    let mut forwarder = Forwarder::new(analyzer.root(), endpoint)?.service_name(service_name(o));
+    if let Some(c) = &o.checkpoint {
+        forwarder = forwarder.checkpoint(c);
+    }
+    if let Some(n) = o.batch_size {
+        forwarder = forwarder.batch_size(n);
+    }
+    if let Some(r) = o.max_rate {
+        forwarder = forwarder.max_rate(r);
+    }
+    loop {
+        let report = forwarder.run()?;
+        if report.spans + report.logs > 0 || !o.follow {
+            common::print(&format!(
+                "forwarded {} spans and {} log records in {} requests ({} retries) to {endpoint}\n",
+                report.spans, report.logs, report.requests, report.retries
+            ))?;
+        }
+        if !o.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+#[cfg(not(feature = "otlp"))]
+fn forward(_: &LogAnalyzer, _: &Options) -> anyhow::Result<ExitCode> {
+    bail!("forward needs tracekit built with the `otlp` feature: cargo install tracekit --features otlp")
 }
 
 fn help() -> anyhow::Result<ExitCode> {

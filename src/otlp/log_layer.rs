@@ -1,0 +1,230 @@
+//! The OTLP side of `tracing` events: each event the filter lets through becomes an OTLP log
+//! record with the same request context and trace ids as its line in the files.
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{TraceFlags, TraceId};
+use opentelemetry::Key;
+use opentelemetry_sdk::logs::SdkLogger;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::exporters::{current_thread_id, normalize_component, Redactor, REDACTED};
+use crate::layer::{type_name_len, write_source_chain, ScopeExt, Shared};
+use crate::{CRITICAL_FIELD, TIMING_FIELD};
+
+/// Sends every event it sees to an OTLP logger.
+pub(crate) struct OtlpLogLayer {
+    logger: SdkLogger,
+    shared: Arc<Shared>,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for OtlpLogLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpLogLayer").finish_non_exhaustive()
+    }
+}
+
+impl OtlpLogLayer {
+    pub(crate) fn new(logger: SdkLogger, shared: Arc<Shared>) -> OtlpLogLayer {
+        let redactor = shared.writer.encoder().redactor().clone();
+        OtlpLogLayer {
+            logger,
+            shared,
+            redactor,
+        }
+    }
+}
+
+impl<S> Layer<S> for OtlpLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let scope = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0)));
+        let meta = event.metadata();
+        let mut fields = Fields {
+            redactor: &self.redactor,
+            attributes: Vec::new(),
+            message: String::new(),
+            component: None,
+            critical: false,
+            exception: None,
+        };
+        event.record(&mut fields);
+        let (severity, text) = match *meta.level() {
+            tracing::Level::TRACE => (Severity::Trace, "TRACE"),
+            tracing::Level::DEBUG => (Severity::Debug, "DEBUG"),
+            tracing::Level::INFO => (Severity::Info, "INFO"),
+            tracing::Level::WARN => (Severity::Warn, "WARNING"),
+            _ if fields.critical => (Severity::Fatal, "CRITICAL"),
+            _ => (Severity::Error, "ERROR"),
+        };
+        let mut record = self.logger.create_log_record();
+        let now = SystemTime::now();
+        record.set_timestamp(now);
+        record.set_observed_timestamp(now);
+        record.set_severity_number(severity);
+        record.set_severity_text(text);
+        record.set_target(meta.target().to_owned());
+        record.set_body(AnyValue::from(std::mem::take(&mut fields.message)));
+        let mut attrs = std::mem::take(&mut fields.attributes);
+        let scope = scope.as_deref();
+        if let Some(s) = scope {
+            for (key, value) in [
+                ("request.id", &s.request_id),
+                ("user.id", &s.user_id),
+                ("session.id", &s.session_id),
+            ] {
+                if let Some(v) = value {
+                    attrs.push((Key::from_static_str(key), AnyValue::from(v.to_string())));
+                }
+            }
+            if s.trace_id != TraceId::INVALID {
+                record.set_trace_context(s.trace_id, s.span_id, Some(TraceFlags::SAMPLED));
+            }
+        }
+        let component = fields
+            .component
+            .take()
+            .or_else(|| {
+                scope
+                    .and_then(|s| s.component.as_deref())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| {
+                let c = self.shared.component_for_target(meta.target());
+                if c.is_empty() {
+                    self.shared.writer.encoder().default_component().to_owned()
+                } else {
+                    c.to_owned()
+                }
+            });
+        let component = normalize_component(&component).into_owned();
+        attrs.push((Key::from_static_str("component"), AnyValue::from(component)));
+        if let Some(function) = scope.and_then(|s| s.function).or(meta.module_path()) {
+            attrs.push((
+                Key::from_static_str("code.function.name"),
+                AnyValue::from(function),
+            ));
+        }
+        if let Some(file) = meta.file() {
+            attrs.push((Key::from_static_str("code.file.path"), AnyValue::from(file)));
+        }
+        if let Some(line) = meta.line() {
+            attrs.push((
+                Key::from_static_str("code.line.number"),
+                AnyValue::Int(i64::from(line)),
+            ));
+        }
+        attrs.push((
+            Key::from_static_str("thread.id"),
+            AnyValue::Int(i64::try_from(current_thread_id()).unwrap_or(i64::MAX)),
+        ));
+        if let Some((kind, message, stack)) = fields.exception.take() {
+            attrs.push((Key::from_static_str("exception.type"), AnyValue::from(kind)));
+            attrs.push((
+                Key::from_static_str("exception.message"),
+                AnyValue::from(message),
+            ));
+            if !stack.is_empty() {
+                attrs.push((
+                    Key::from_static_str("exception.stacktrace"),
+                    AnyValue::from(stack),
+                ));
+            }
+        }
+        record.add_attributes(attrs);
+        self.logger.emit(record);
+    }
+}
+
+/// An event's fields as OTLP attributes, with the record keys kept aside.
+struct Fields<'r> {
+    redactor: &'r Redactor,
+    attributes: Vec<(Key, AnyValue)>,
+    message: String,
+    component: Option<String>,
+    critical: bool,
+    /// (type, message, stacktrace) of the first error field.
+    exception: Option<(String, String, String)>,
+}
+
+impl Fields<'_> {
+    fn push(&mut self, field: &Field, value: AnyValue) {
+        let name = field.name();
+        let value = if self.redactor.is_redacted(name) {
+            AnyValue::from(REDACTED)
+        } else {
+            value
+        };
+        self.attributes.push((Key::from_static_str(name), value));
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, AnyValue::Double(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, AnyValue::Int(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let v = match i64::try_from(value) {
+            Ok(i) => AnyValue::Int(i),
+            Err(_) => AnyValue::from(value.to_string()),
+        };
+        self.push(field, v);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        match field.name() {
+            CRITICAL_FIELD => self.critical = value,
+            TIMING_FIELD if !value => {}
+            _ => self.push(field, AnyValue::Boolean(value)),
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message.push_str(value),
+            "component" => self.component = Some(value.to_owned()),
+            _ => self.push(field, AnyValue::from(value.to_owned())),
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        if self.exception.is_some() {
+            self.push(field, AnyValue::from(value.to_string()));
+            return;
+        }
+        let debug = format!("{value:?}");
+        let len = type_name_len(&debug);
+        let kind = if len == 0 { "Error" } else { &debug[..len] };
+        let mut stack = String::new();
+        write_source_chain(&mut stack, value);
+        self.exception = Some((kind.to_owned(), value.to_string(), stack));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            "component" => self.component = Some(format!("{value:?}")),
+            _ => self.push(field, AnyValue::from(format!("{value:?}"))),
+        }
+    }
+}

