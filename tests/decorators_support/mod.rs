@@ -41,8 +41,13 @@ impl Logs {
         self.file("logs/performance/performance.log")
     }
 
+    /// The error records of `errors/`, without the span records of failed spans (which the
+    /// writer copies there too).
     pub fn errors(&self) -> Vec<Value> {
         self.file("logs/errors/errors.log")
+            .into_iter()
+            .filter(|r| r.get("span").is_none())
+            .collect()
     }
 
     fn file(&self, rel: &str) -> Vec<Value> {
