@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use crate::exporters::{
     current_thread_id, CodeContext, EncodedFields, Exception, FieldWriter, Fields, Level, Record,
 };
-use crate::layer::{type_name_len, with_current, write_source_chain, Scope, Shared};
+use crate::layer::{type_name_len, with_current, write_source_chain, Scope, Shared, TracekitLayer};
 
 /// How long a panic's record may wait to reach the file: the panic may end the process.
 const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -111,10 +111,12 @@ impl Call {
 
     /// Encodes the arguments (with the writer's redaction) for the records to come.
     pub fn capture_args(&mut self, write: &dyn Fn(&mut FieldWriter<'_>)) {
-        self.args = with_current(|shared, _| {
+        // The writer's encoder only: no span lookup.
+        self.args = tracing::dispatcher::get_default(|dispatch| {
+            let layer = dispatch.downcast_ref::<TracekitLayer>()?;
             let mut args = EncodedFields::default();
-            args.write(shared.writer.encoder(), write);
-            args
+            args.write(layer.shared.writer.encoder(), write);
+            Some(args)
         });
     }
 
@@ -243,6 +245,7 @@ impl Call {
     fn log_panic(&mut self, payload: &(dyn Any + Send)) -> Panicked {
         self.failed = true;
         let message = payload_message(payload);
+        HAS_PENDING.with(|h| h.set(false));
         let pending = PENDING.with(|p| p.borrow_mut().take());
         if self.counts_panics() {
             let addr = payload as *const (dyn Any + Send) as *const () as usize;
@@ -774,6 +777,8 @@ thread_local! {
     static FRAMES: Cell<u32> = const { Cell::new(0) };
     /// The payload of the panic a decorator already wrote (0: none), so outer ones skip it.
     static LOGGED: Cell<usize> = const { Cell::new(0) };
+    /// `PENDING` is set (checked on every return without touching the `RefCell`).
+    static HAS_PENDING: Cell<bool> = const { Cell::new(false) };
     /// The panic the hook handed over, with its backtrace.
     static PENDING: RefCell<Option<PendingPanic>> = const { RefCell::new(None) };
 }
@@ -784,9 +789,10 @@ fn enter_frame() {
 
 fn leave_frame(returned: bool) {
     FRAMES.with(|f| f.set(f.get().saturating_sub(1)));
-    if returned {
+    if returned && HAS_PENDING.with(Cell::get) {
         // A panic handed over inside the call was caught by the call itself: nobody else
         // will write it.
+        HAS_PENDING.with(|h| h.set(false));
         if let Some(p) = PENDING.with(|p| p.borrow_mut().take()) {
             with_current(|shared, scope| write_swallowed(shared, scope, &p));
         }
@@ -816,6 +822,7 @@ pub(crate) fn take_over_panic(info: &PanicHookInfo<'_>) -> bool {
         location: info.location().map(|l| (l.file().to_owned(), l.line())),
         backtrace: Backtrace::force_capture().to_string(),
     };
+    let _ = HAS_PENDING.try_with(|h| h.set(true));
     PENDING
         .try_with(|p| *p.borrow_mut() = Some(pending))
         .is_ok()
@@ -827,7 +834,10 @@ mod tests {
 
     #[test]
     fn type_names_are_shortened_everywhere() {
-        assert_eq!(readable_type_name("core::num::error::ParseIntError"), "ParseIntError");
+        assert_eq!(
+            readable_type_name("core::num::error::ParseIntError"),
+            "ParseIntError"
+        );
         assert_eq!(
             readable_type_name("alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>"),
             "Box<dyn Error + Send + Sync>"

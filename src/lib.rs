@@ -32,7 +32,7 @@
 //! | [`LogContext`] | request, user and session ids in every line and child span, across `.await` |
 //! | [`get_logger`], [`Logger`] | the seed's component loggers |
 //! | [`critical!`] | the `CRITICAL` level |
-//! | [`log_performance`], [`log_errors`], [`trace_execution`] | the seed's decorators as attributes: timing, errors and panics, full tracing of a fn |
+//! | [`log_performance`], [`log_errors`], [`trace_execution`] | the seed's decorators as attributes: timing, errors and panics, full tracing of a fn ([`Panicked`], [`FromPanic`] for `reraise = false`) |
 //! | [`inject`], [`extract`] (and `_headers`) | W3C `traceparent` and `baggage` between services |
 //! | [`exporters`] | the record contract, the writer and the OTel file exporters, usable alone |
 //!
@@ -81,11 +81,11 @@ mod propagation;
 pub use context::{
     ContextValue, LogContext, LogContextGuard, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY,
 };
+pub use decorators::{FromPanic, Panicked};
 pub use init::{
     builder, init, logger_provider, Builder, Guard, InitError, DEFAULT_FILTER,
     DEFAULT_SHUTDOWN_TIMEOUT, ENV_FILTER, ENV_FILTER_FALLBACK,
 };
-pub use decorators::{FromPanic, Panicked};
 pub use layer::{CRITICAL_FIELD, TIMING_FIELD};
 pub use logger::{get_logger, Logger};
 pub use propagation::{
@@ -97,10 +97,9 @@ pub use tracekit_macros::{log_errors, log_performance, trace_execution};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::decorators::{
-        Arg, ArgDebug, ArgNeither, ArgSerialize, Call, CatchUnwind, DebugTag, DynError,
-        Loggable, NeitherTag, OkOfOther, OkOfResult, OkValue, Outcome, ReportDebug,
-        ReportDisplay, ReportDynError, ReportNone, ReportOpaque, ReportStdError, SerializeTag,
-        Site,
+        Arg, ArgDebug, ArgNeither, ArgSerialize, Call, CatchUnwind, DebugTag, DynError, Loggable,
+        NeitherTag, OkOfOther, OkOfResult, OkValue, Outcome, ReportDebug, ReportDisplay,
+        ReportDynError, ReportNone, ReportOpaque, ReportStdError, SerializeTag, Site,
     };
     pub use crate::exporters::{FieldWriter, REDACTED};
     pub use tracing;

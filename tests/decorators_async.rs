@@ -99,7 +99,10 @@ fn async_fns_time_across_awaits_with_each_tasks_context() {
         let i: usize = e["request_id"].as_str().unwrap()[4..].parse().unwrap();
         if i % 2 == 0 {
             assert_eq!(e["exception"]["type"], "FetchError");
-            assert_eq!(e["exception"]["message"], "candidate store timed out after 250 ms");
+            assert_eq!(
+                e["exception"]["message"],
+                "candidate store timed out after 250 ms"
+            );
             assert_eq!(e["data"]["args"], json!({"raw": "1", "timeout_ms": 0}));
         } else {
             assert_eq!(e["exception"]["message"], "bad count");
@@ -162,13 +165,22 @@ fn trace_execution_spans_nest_across_awaits_and_components() {
         assert!(matches!(err, FetchError::Timeout(1)));
     });
     let serving = logs.component("serving");
-    let messages: Vec<_> = serving.iter().map(|r| r["message"].as_str().unwrap()).collect();
+    let messages: Vec<_> = serving
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
     assert_eq!(
         messages,
-        ["serve_recommendations started", "serve_recommendations finished"]
+        [
+            "serve_recommendations started",
+            "serve_recommendations finished"
+        ]
     );
     let storage = logs.component("storage");
-    let for_req9: Vec<_> = storage.iter().filter(|r| r["request_id"] == "req-9").collect();
+    let for_req9: Vec<_> = storage
+        .iter()
+        .filter(|r| r["request_id"] == "req-9")
+        .collect();
     // Two calls of get: started, looking up, found, finished each (the spawned one may
     // interleave with nothing, it runs after the first).
     assert_eq!(for_req9.len(), 8, "{for_req9:#?}");
@@ -180,7 +192,10 @@ fn trace_execution_spans_nest_across_awaits_and_components() {
         .iter()
         .filter(|r| r["message"] == "get finished")
         .collect();
-    let mut results: Vec<_> = finished.iter().map(|r| r["data"]["result"].clone()).collect();
+    let mut results: Vec<_> = finished
+        .iter()
+        .map(|r| r["data"]["result"].clone())
+        .collect();
     results.sort_by_key(|v| v.to_string());
     assert_eq!(results, [json!("primary:1"), json!("replica:2")]);
 
@@ -249,7 +264,10 @@ fn async_panics_are_logged_once_and_resumed_or_returned() {
     assert_eq!(c["exception"]["message"], "async boom");
     assert_eq!(c["data"]["args"], json!({"n": 0}));
     assert_eq!(c["request_id"], "req-p");
-    assert_eq!(one(&errors, "crashy_resumed panicked")["exception"]["message"], "resumed boom");
+    assert_eq!(
+        one(&errors, "crashy_resumed panicked")["exception"]["message"],
+        "resumed boom"
+    );
     let statuses: Vec<_> = of_function(&logs.performance(), "crashy")
         .iter()
         .map(|r| r["data"]["status"].as_str().unwrap().to_owned())

@@ -81,8 +81,14 @@ fn log_performance_writes_one_timing_record_per_call() {
         let n = score("user-456", request, Opaque(2), Secret("hunter2".into()));
         assert_eq!(n, 14);
         assert_eq!(rank("21", Secret("m".into())).unwrap(), 42);
-        assert!(matches!(rank("", Secret("m".into())), Err(RankError::EmptyPool)));
-        assert!(matches!(rank("x", Secret("m".into())), Err(RankError::Model(_))));
+        assert!(matches!(
+            rank("", Secret("m".into())),
+            Err(RankError::EmptyPool)
+        ));
+        assert!(matches!(
+            rank("x", Secret("m".into())),
+            Err(RankError::Model(_))
+        ));
     });
     let app = logs.component("app");
     let perf = logs.performance();
@@ -115,9 +121,19 @@ fn log_performance_writes_one_timing_record_per_call() {
     let statuses: Vec<_> = ranks.iter().map(|r| r["data"]["status"].clone()).collect();
     assert_eq!(statuses, ["success", "error", "error"]);
     for r in &ranks {
-        assert_eq!(r["data"]["args"].as_object().unwrap().len(), 1, "model skipped");
-        assert!(r["data"].get("result").is_none(), "log_result defaults to false");
-        assert!(r.get("exception").is_none(), "log_performance alone logs no error");
+        assert_eq!(
+            r["data"]["args"].as_object().unwrap().len(),
+            1,
+            "model skipped"
+        );
+        assert!(
+            r["data"].get("result").is_none(),
+            "log_result defaults to false"
+        );
+        assert!(
+            r.get("exception").is_none(),
+            "log_performance alone logs no error"
+        );
     }
     assert_eq!(ranks[0]["data"]["args"]["raw"], "21");
     assert!(logs.errors().is_empty());
@@ -142,7 +158,8 @@ fn with_anyhow(raw: &str) -> anyhow::Result<u32> {
 
 #[log_errors]
 fn stringly(raw: &str) -> Result<u32, String> {
-    raw.parse::<u32>().map_err(|e| format!("bad rank {raw:?}: {e}"))
+    raw.parse::<u32>()
+        .map_err(|e| format!("bad rank {raw:?}: {e}"))
 }
 
 #[test]
@@ -174,8 +191,14 @@ fn log_errors_writes_the_exception_and_returns_the_error() {
     );
 
     let e = one(&errors, "boxed failed");
-    assert_eq!(e["exception"]["type"], "ParseIntError", "the error in the box");
-    assert_eq!(e["exception"]["message"], "cannot parse integer from empty string");
+    assert_eq!(
+        e["exception"]["type"], "ParseIntError",
+        "the error in the box"
+    );
+    assert_eq!(
+        e["exception"]["message"],
+        "cannot parse integer from empty string"
+    );
     assert!(e.get("data").is_none(), "log_args = false");
 
     let e = one(&errors, "with_anyhow failed");
@@ -279,14 +302,21 @@ fn methods_generics_impl_trait_and_trait_impls() {
 
     // Stacked: one timing record per call, one error record per failing call.
     let score = of_function(&app, "score");
-    let timings: Vec<_> = score.iter().filter(|r| r["data"].get("duration_ms").is_some()).collect();
+    let timings: Vec<_> = score
+        .iter()
+        .filter(|r| r["data"].get("duration_ms").is_some())
+        .collect();
     let failures: Vec<_> = score.iter().filter(|r| r["level"] == "ERROR").collect();
     assert_eq!(timings.len(), 2, "{score:#?}");
     assert_eq!(failures.len(), 1);
     assert_eq!(timings[1]["data"]["status"], "error");
     assert_eq!(failures[0]["exception"]["type"], "RankError");
     assert_eq!(failures[0]["data"]["args"], json!({"item": 0}));
-    assert_eq!(of_function(&app, "into_calls").len(), 0, "no error, no record");
+    assert_eq!(
+        of_function(&app, "into_calls").len(),
+        0,
+        "no error, no record"
+    );
 
     let totals = of_function(&app, "total");
     // In a generic fn the bounds decide: `T: Debug` only gives the Debug form...
@@ -294,7 +324,10 @@ fn methods_generics_impl_trait_and_trait_impls() {
     assert_eq!(totals[0]["data"]["result"], 6);
     assert_eq!(totals[1]["data"]["result"], 10);
     // ... and a `T: Serialize` bound the structured one.
-    assert_eq!(of_function(&app, "first")[0]["data"]["args"], json!({"items": [[1, "a"]]}));
+    assert_eq!(
+        of_function(&app, "first")[0]["data"]["args"],
+        json!({"items": [[1, "a"]]})
+    );
     let evens = of_function(&app, "evens")[0];
     assert_eq!(evens["data"]["args"]["limit"], 7);
     assert!(evens["data"]["args"].get("filter").is_none());
@@ -327,10 +360,18 @@ fn records_carry_the_request_context_and_nest_under_the_call_span() {
             });
     });
     let serving = logs.component("serving");
-    let messages: Vec<_> = serving.iter().map(|r| r["message"].as_str().unwrap()).collect();
+    let messages: Vec<_> = serving
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
     assert_eq!(
         messages,
-        ["serve started", "ranked", "inner_step finished", "serve finished"]
+        [
+            "serve started",
+            "ranked",
+            "inner_step finished",
+            "serve finished"
+        ]
     );
     let trace_id = serving[0]["trace_id"].as_str().unwrap();
     let span_id = serving[0]["span_id"].as_str().unwrap();
@@ -342,7 +383,10 @@ fn records_carry_the_request_context_and_nest_under_the_call_span() {
         assert_eq!(r["span_id"], span_id, "all inside serve's span");
         assert_eq!(r["data"]["experiment"], "v2");
     }
-    assert_eq!(serving[1]["context"]["function"], "serve", "the span names the function");
+    assert_eq!(
+        serving[1]["context"]["function"], "serve",
+        "the span names the function"
+    );
     assert_eq!(
         serving[0]["data"]["args"],
         json!({"user_id": "user-456", "token": "[REDACTED]"})
@@ -350,15 +394,24 @@ fn records_carry_the_request_context_and_nest_under_the_call_span() {
     let finished = &serving[3];
     assert_eq!(finished["data"]["status"], "success");
     duration_ms(finished);
-    assert!(finished["data"].get("args").is_none(), "args are in the entry record");
+    assert!(
+        finished["data"].get("args").is_none(),
+        "args are in the entry record"
+    );
 
     // The call's span: a child of the LogContext span, in serving/.
     let spans = logs.spans();
     let serve_span = spans.iter().find(|s| s["span"]["name"] == "serve").unwrap();
-    let request_span = spans.iter().find(|s| s["span"]["name"] == "request").unwrap();
+    let request_span = spans
+        .iter()
+        .find(|s| s["span"]["name"] == "request")
+        .unwrap();
     assert_eq!(serve_span["component"], "serving");
     assert_eq!(serve_span["span_id"], span_id);
-    assert_eq!(serve_span["span"]["parent_span_id"], request_span["span_id"]);
+    assert_eq!(
+        serve_span["span"]["parent_span_id"],
+        request_span["span_id"]
+    );
     assert_eq!(request_span["trace_id"], trace_id);
 
     // Two timing records in performance/.
@@ -396,14 +449,20 @@ fn panics_are_critical_and_resumed_or_returned() {
     let logs = run("info", || {
         let _cx = LogContext::new().request_id("req-p").enter();
         let err = fragile(0).unwrap_err();
-        let panicked = err.downcast_ref::<tracekit::Panicked>().expect("the panic, as an error");
+        let panicked = err
+            .downcast_ref::<tracekit::Panicked>()
+            .expect("the panic, as an error");
         assert_eq!(panicked.message(), "division by zero requested");
         assert_eq!(fragile(1).unwrap_err().to_string(), "one is not allowed");
         assert_eq!(fragile(5).unwrap(), 2);
         assert_eq!(maybe(3), Some(3));
         assert_eq!(maybe(30), None);
         let caught = std::panic::catch_unwind(explodes).unwrap_err();
-        assert_eq!(caught.downcast_ref::<&str>(), Some(&"kaboom"), "resumed unchanged");
+        assert_eq!(
+            caught.downcast_ref::<&str>(),
+            Some(&"kaboom"),
+            "resumed unchanged"
+        );
     });
     let errors = logs.errors();
     let critical: Vec<_> = errors.iter().filter(|r| r["level"] == "CRITICAL").collect();
@@ -417,7 +476,10 @@ fn panics_are_critical_and_resumed_or_returned() {
     assert_eq!(c["data"]["args"], json!({"n": 0}));
     let e = one(&errors, "fragile failed");
     assert_eq!(e["exception"]["message"], "one is not allowed");
-    assert_eq!(one(&errors, "maybe panicked")["exception"]["message"], "n too large: 30");
+    assert_eq!(
+        one(&errors, "maybe panicked")["exception"]["message"],
+        "n too large: 30"
+    );
 
     // The timing records say error for the panics and the Err.
     let perf = logs.performance();

@@ -126,7 +126,10 @@ impl Args {
         for meta in metas {
             let path = meta.path();
             let Some(key) = path.get_ident().map(Ident::to_string) else {
-                return Err(Error::new(path.span(), unknown(kind, &quote::quote!(#path).to_string())));
+                return Err(Error::new(
+                    path.span(),
+                    unknown(kind, &quote::quote!(#path).to_string()),
+                ));
             };
             if !kind.keys().contains(&key.as_str()) {
                 return Err(Error::new(path.span(), unknown(kind, &key)));
@@ -159,7 +162,11 @@ impl Args {
 }
 
 fn unknown(kind: Kind, key: &str) -> String {
-    let keys = kind.keys().iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
+    let keys = kind
+        .keys()
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>();
     format!(
         "unknown argument `{key}` of `#[{}]`: expected {}",
         kind.name(),
@@ -167,8 +174,9 @@ fn unknown(kind: Kind, key: &str) -> String {
     )
 }
 
-/// The literal of `key = value`, or an error that says what was expected.
-fn lit_value<'m>(meta: &'m Meta, key: &str, expected: &str) -> syn::Result<&'m Lit> {
+/// The literal of `key = value`, or an error that says what was expected (`expected`
+/// describes the value, `example` is one).
+fn lit_value<'m>(meta: &'m Meta, key: &str, expected: &str, example: &str) -> syn::Result<&'m Lit> {
     match meta {
         Meta::NameValue(nv) => match &nv.value {
             Expr::Lit(ExprLit { lit, .. }) => Ok(lit),
@@ -179,13 +187,13 @@ fn lit_value<'m>(meta: &'m Meta, key: &str, expected: &str) -> syn::Result<&'m L
         },
         _ => Err(Error::new(
             meta.span(),
-            format!("`{key}` takes a value: `{key} = {expected}`"),
+            format!("`{key}` takes a value: `{key} = {example}`"),
         )),
     }
 }
 
 fn bool_value(meta: &Meta, key: &str) -> syn::Result<LitBool> {
-    match lit_value(meta, key, "`true` or `false`")? {
+    match lit_value(meta, key, "`true` or `false`", "true")? {
         Lit::Bool(b) => Ok(b.clone()),
         other => Err(Error::new(
             other.span(),
@@ -195,7 +203,7 @@ fn bool_value(meta: &Meta, key: &str) -> syn::Result<LitBool> {
 }
 
 fn str_value(meta: &Meta, key: &str) -> syn::Result<LitStr> {
-    match lit_value(meta, key, "a string literal")? {
+    match lit_value(meta, key, "a string literal", "\"...\"")? {
         Lit::Str(s) => Ok(s.clone()),
         other => Err(Error::new(
             other.span(),
@@ -237,7 +245,12 @@ mod tests {
     fn arguments_parse() {
         let a = parse(
             Kind::Trace,
-            quote!(component = "serving", level = "debug", skip(a, b), log_result = true),
+            quote!(
+                component = "serving",
+                level = "debug",
+                skip(a, b),
+                log_result = true
+            ),
         )
         .unwrap();
         assert_eq!(a.component.unwrap().value(), "serving");
@@ -250,13 +263,33 @@ mod tests {
     #[test]
     fn mistakes_are_errors() {
         for (kind, tokens, message) in [
-            (Kind::Errors, quote!(component = "x"), "unknown argument `component`"),
-            (Kind::Performance, quote!(log_args = "yes"), "takes `true` or `false`"),
+            (
+                Kind::Errors,
+                quote!(component = "x"),
+                "unknown argument `component`",
+            ),
+            (
+                Kind::Performance,
+                quote!(log_args = "yes"),
+                "takes `true` or `false`",
+            ),
             (Kind::Performance, quote!(log_args), "takes a value"),
-            (Kind::Trace, quote!(component = serving), "not an expression"),
+            (
+                Kind::Trace,
+                quote!(component = serving),
+                "not an expression",
+            ),
             (Kind::Trace, quote!(level = "loud"), "unknown level"),
-            (Kind::Performance, quote!(log_args = true, log_args = false), "given twice"),
-            (Kind::Performance, quote!(skip = "a"), "list of parameter names"),
+            (
+                Kind::Performance,
+                quote!(log_args = true, log_args = false),
+                "given twice",
+            ),
+            (
+                Kind::Performance,
+                quote!(skip = "a"),
+                "list of parameter names",
+            ),
             (Kind::Performance, quote!(skip(self)), "never logged"),
         ] {
             let err = parse(kind, tokens).unwrap_err().to_string();

@@ -52,7 +52,10 @@ pub(crate) fn expand(plan: &Plan, mut func: ItemFn) -> syn::Result<TokenStream> 
                      (with `E: From<tracekit::Panicked>`) or `Option<T>`, or keep `reraise = true`"
                 ),
             );
-            err.combine(Error::new(no_reraise.span(), "`reraise = false` given here"));
+            err.combine(Error::new(
+                no_reraise.span(),
+                "`reraise = false` given here",
+            ));
             return Err(err);
         }
     }

@@ -171,7 +171,7 @@ pub fn log_errors(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | --- | --- | --- |
 /// | `component = "serving"` | inherited | the span's component: every record inside goes there |
 /// | `level = "info"` | `"info"` | level of the span, the entry and the timing records |
-/// | `log_args = bool` | `true` | arguments in the entry and error records |
+/// | `log_args = bool` | `true` | arguments in the entry record (the error records, in the same span, do not repeat them; stack `#[log_errors]` to have them there too) |
 /// | `log_result = bool` | `false` | the returned value in the timing record |
 /// | `skip(a, b)` | | leave these parameters out |
 ///
@@ -247,10 +247,7 @@ fn parse_fn(kind: Kind, item: TokenStream2) -> syn::Result<ItemFn> {
     let (what, span) = match syn::parse2::<Item>(item) {
         Ok(Item::Struct(s)) => ("a struct", s.struct_token.span),
         Ok(Item::Enum(e)) => ("an enum", e.enum_token.span),
-        Ok(Item::Impl(i)) => (
-            "an impl block (put it on each method)",
-            i.impl_token.span,
-        ),
+        Ok(Item::Impl(i)) => ("an impl block (put it on each method)", i.impl_token.span),
         Ok(Item::Mod(m)) => ("a module", m.mod_token.span),
         Ok(Item::Trait(t)) => ("a trait", t.trait_token.span),
         Ok(Item::Const(c)) => ("a const", c.const_token.span),

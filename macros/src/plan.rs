@@ -85,8 +85,9 @@ impl Plan {
                     plan.entry = true;
                     plan.timing = true;
                     plan.errors = true;
+                    // The arguments go in the entry record only: the error records share its
+                    // span, and capturing them for errors alone would cost every call.
                     plan.args_entry = log_args;
-                    plan.args_errors |= log_args;
                     plan.component = args.component;
                 }
             }
@@ -124,9 +125,13 @@ fn stacked_args(kind: Kind, attr: &Attribute) -> syn::Result<Args> {
         Meta::NameValue(nv) => {
             return Err(Error::new(
                 nv.span(),
-                format!("write `#[{}(...)]`, not `#[{} = ...]`", kind.name(), kind.name()),
+                format!(
+                    "write `#[{}(...)]`, not `#[{} = ...]`",
+                    kind.name(),
+                    kind.name()
+                ),
             ))
         }
     };
-    Args::parse(kind, attr.span(), tokens)
+    Args::parse(kind, attr.meta.path().span(), tokens)
 }
