@@ -1,6 +1,7 @@
 //! The attributes' arguments: parsing and validation, each mistake reported at its token.
 
 use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -220,7 +221,10 @@ fn skip_list(meta: &Meta) -> syn::Result<Vec<Ident>> {
             "`skip` takes a list of parameter names: `skip(a, b)`",
         ));
     };
-    let names = list.parse_args_with(Punctuated::<Ident, Token![,]>::parse_terminated)?;
+    // `parse_any`: `self` parses, to be refused with a reason below.
+    let names = list.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+        Punctuated::<Ident, Token![,]>::parse_terminated_with(input, Ident::parse_any)
+    })?;
     for name in &names {
         if name == "self" {
             return Err(Error::new(

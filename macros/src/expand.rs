@@ -205,7 +205,7 @@ fn capture_args(plan: &Plan, func: &ItemFn) -> syn::Result<TokenStream> {
         }
     }
     for skipped in &plan.skip {
-        if !params.iter().any(|p| *p == skipped) {
+        if !params.contains(&skipped) {
             return Err(Error::new(
                 skipped.span(),
                 format!(
