@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Bencher, Criterion};
+use criterion::{criterion_group, Bencher, Criterion};
 use tracekit::exporters::{Compression, LogWriter};
 
 /// Calls per timed chunk: well inside the writer's queue, so the caller never waits.
@@ -147,4 +147,57 @@ fn filtered(c: &mut Criterion) {
 }
 
 criterion_group!(benches, enabled, filtered);
-criterion_main!(benches);
+
+/// `DECORATORS_CALLS=<fn>:<n>` calls one of the fns `n` times under a subscriber (`info`,
+/// or `warn` for a `<fn>_warn`) instead of benchmarking: for
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=decorators::<fn>`,
+/// whose instruction count divided by `n` is the cost per call, free of the machine's noise.
+fn count_calls(spec: &str) {
+    let (name, n) = spec.split_once(':').expect("<fn>:<n>");
+    let n: u64 = n.parse().expect("a number of calls");
+    let (name, filter) = match name.strip_suffix("_warn") {
+        Some(base) => (base, "warn"),
+        None => (name, "info"),
+    };
+    let (_dir, dispatch, guard) = subscriber(filter);
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let f: fn() = match name {
+        "plain" => || {
+            black_box(plain(black_box(7)));
+        },
+        "timed" => || {
+            black_box(timed(black_box(7)));
+        },
+        "timed_with_args" => || {
+            black_box(timed_with_args(black_box(7), black_box("user-456")));
+        },
+        "guarded" => || {
+            black_box(guarded(black_box(7)).unwrap());
+        },
+        "guarded_no_args" => || {
+            black_box(guarded_no_args(black_box(7)).unwrap());
+        },
+        "stacked" => || {
+            black_box(stacked(black_box(7)).unwrap());
+        },
+        "traced" => || {
+            black_box(traced(black_box(7)));
+        },
+        other => panic!("unknown fn {other}"),
+    };
+    for i in 0..n {
+        f();
+        if i % CHUNK == CHUNK - 1 {
+            guard.writer().flush().unwrap();
+        }
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("DECORATORS_CALLS") {
+        count_calls(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -114,7 +114,11 @@ impl Call {
         // The writer's encoder only: no span lookup.
         self.args = tracing::dispatcher::get_default(|dispatch| {
             let layer = dispatch.downcast_ref::<TracekitLayer>()?;
-            let mut args = EncodedFields::default();
+            let mut args = ARGS_POOL
+                .try_with(|p| p.borrow_mut().pop())
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             args.write(layer.shared.writer.encoder(), write);
             Some(args)
         });
@@ -149,6 +153,10 @@ impl Call {
     /// Runs a sync body, catching a panic.
     #[inline]
     pub fn run<R>(&self, body: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+        if !self.is_active() {
+            // Nothing to write, so nothing to catch: the fast path of a filtered-out call.
+            return Ok(body());
+        }
         if !self.counts_panics() {
             return catch_unwind(AssertUnwindSafe(body));
         }
@@ -162,6 +170,7 @@ impl Call {
     pub fn catch<F: Future>(&self, future: F) -> CatchUnwind<F> {
         CatchUnwind {
             future,
+            active: self.is_active(),
             counted: self.counts_panics(),
         }
     }
@@ -322,6 +331,36 @@ impl Call {
     }
 }
 
+impl Drop for Call {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(args) = self.args.take() {
+            recycle(args);
+        }
+    }
+}
+
+/// The argument buffer goes back to this thread's pool, keeping its capacity: the next call
+/// encodes without growing a fresh buffer.
+#[inline(never)]
+fn recycle(mut args: EncodedFields) {
+    args.clear();
+    let _ = ARGS_POOL.try_with(|p| {
+        if let Ok(mut pool) = p.try_borrow_mut() {
+            if pool.len() < ARGS_POOL_SIZE {
+                pool.push(args);
+            }
+        }
+    });
+}
+
+/// Argument buffers kept per thread (one per decorated call in flight on it, up to this).
+const ARGS_POOL_SIZE: usize = 16;
+
+thread_local! {
+    static ARGS_POOL: RefCell<Vec<EncodedFields>> = const { RefCell::new(Vec::new()) };
+}
+
 fn write_args(w: &mut FieldWriter<'_>, args: Option<&EncodedFields>) {
     if let Some(args) = args {
         w.object("args", |o| args.write_fields(o));
@@ -360,6 +399,8 @@ pin_project_lite::pin_project! {
     pub struct CatchUnwind<F> {
         #[pin]
         future: F,
+        // Anything to write: else polled without catching.
+        active: bool,
         counted: bool,
     }
 }
@@ -370,6 +411,9 @@ impl<F: Future> Future for CatchUnwind<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let future = this.future;
+        if !*this.active {
+            return future.poll(cx).map(Ok);
+        }
         if *this.counted {
             enter_frame();
         }
