@@ -61,6 +61,8 @@ pub struct Site {
     pub args_entry: bool,
     pub args_timing: bool,
     pub args_errors: bool,
+    /// `reraise = false`: a panic is always caught, to be returned, even with nothing to log.
+    pub recover: bool,
     pub started: &'static str,
     pub finished: &'static str,
     pub failed: &'static str,
@@ -153,7 +155,7 @@ impl Call {
     /// Runs a sync body, catching a panic.
     #[inline]
     pub fn run<R>(&self, body: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
-        if !self.is_active() {
+        if !self.is_active() && !self.site.recover {
             // Nothing to write, so nothing to catch: the fast path of a filtered-out call.
             return Ok(body());
         }
@@ -170,7 +172,7 @@ impl Call {
     pub fn catch<F: Future>(&self, future: F) -> CatchUnwind<F> {
         CatchUnwind {
             future,
-            active: self.is_active(),
+            active: self.is_active() || self.site.recover,
             counted: self.counts_panics(),
         }
     }
@@ -399,7 +401,7 @@ pin_project_lite::pin_project! {
     pub struct CatchUnwind<F> {
         #[pin]
         future: F,
-        // Anything to write: else polled without catching.
+        // Anything to write or a panic to return: else polled without catching.
         active: bool,
         counted: bool,
     }

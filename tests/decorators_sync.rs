@@ -517,6 +517,9 @@ fn filtered_levels_write_nothing() {
     assert_eq!(logs.performance().len(), 1, "the fn's module is the target");
     let logs = run("off", || {
         assert!(filtered_error().is_err());
+        // Nothing is logged, but reraise = false still returns the panic.
+        assert_eq!(maybe(30), None);
     });
     assert!(logs.errors().is_empty());
+    assert!(logs.all().is_empty());
 }

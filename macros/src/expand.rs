@@ -142,6 +142,7 @@ fn site(plan: &Plan, name: &str, name_span: Span) -> TokenStream {
         args_errors,
         ..
     } = plan;
+    let recover = plan.no_reraise.is_some();
     let started = format!("{name} started");
     let finished = format!("{name} finished");
     let failed = format!("{name} failed");
@@ -160,6 +161,7 @@ fn site(plan: &Plan, name: &str, name_span: Span) -> TokenStream {
             args_entry: #args_entry,
             args_timing: #args_timing,
             args_errors: #args_errors,
+            recover: #recover,
             started: #started,
             finished: #finished,
             failed: #failed,
