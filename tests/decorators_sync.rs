@@ -523,3 +523,19 @@ fn filtered_levels_write_nothing() {
     assert!(logs.errors().is_empty());
     assert!(logs.all().is_empty());
 }
+
+#[log_performance(level = "debug")]
+fn chatty(n: u32) -> u32 {
+    n * 2
+}
+
+#[test]
+fn the_level_argument_sets_the_timing_records_level() {
+    let logs = run("info", || assert_eq!(chatty(2), 4));
+    assert!(logs.performance().is_empty(), "DEBUG is below info");
+    let logs = run("debug", || assert_eq!(chatty(2), 4));
+    let perf = logs.performance();
+    assert_eq!(perf.len(), 1);
+    assert_eq!(perf[0]["level"], "DEBUG");
+    assert_eq!(perf[0]["message"], "chatty finished");
+}
