@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     basic_logging();
     request_context();
     error_handling();
+    decorators()?;
     critical();
     redaction();
     opentelemetry_api(&guard);
@@ -118,6 +119,50 @@ fn error_handling() {
             json!({ "raw": "fifteen hundred" }),
         );
     }
+}
+
+/// The decorators: performance tracking, error handling and full tracing, on async fns run
+/// by a tokio runtime (they work the same on sync fns and methods).
+fn decorators() -> Result<(), Box<dyn std::error::Error>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()?;
+    rt.block_on(LogContext::new().request_id("req-125").user_id("user-456").instrument(async {
+        // Performance tracking: a timing record (also in performance/) with the arguments.
+        let candidates = generate_candidates("user-456", 1500).await;
+        // Error handling: the Err is logged with its exception and arguments, then returned.
+        if let Err(err) = critical_operation("fifteen hundred") {
+            tracing::warn!(component = "candidate", %err, "Falling back to the default count");
+        }
+        // Full tracing: span, entry, exit (the timing record), errors, in `serving`.
+        let served = serve_recommendations("user-456", &candidates).await;
+        tracing::info!(component = "serving", served = served.len(), "Done");
+    }));
+    Ok(())
+}
+
+/// Performance tracking (the seed's `@log_performance(log_args=True)`).
+#[tracekit::log_performance(log_args = true)]
+async fn generate_candidates(user_id: &str, count: usize) -> Vec<u64> {
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let _ = user_id;
+    (0..count as u64).collect()
+}
+
+/// Error handling (the seed's `@log_errors(reraise=True)`): type, message, source chain and
+/// the arguments land in errors/; the error is returned unchanged.
+#[tracekit::log_errors(reraise = true)]
+fn critical_operation(raw_count: &str) -> Result<u32, std::num::ParseIntError> {
+    raw_count.parse()
+}
+
+/// Full tracing (the seed's `@trace_execution(component="serving")`): every line inside goes
+/// to `serving` and nests under the call's span.
+#[tracekit::trace_execution(component = "serving", skip(candidates))]
+async fn serve_recommendations(user_id: &str, candidates: &[u64]) -> Vec<u64> {
+    tracing::info!(user_id, pool = candidates.len(), "Ranking the pool");
+    candidates.iter().rev().take(20).copied().collect()
 }
 
 /// CRITICAL: system-threatening errors, copied to `errors/errors.log` like ERROR.

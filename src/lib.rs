@@ -32,6 +32,7 @@
 //! | [`LogContext`] | request, user and session ids in every line and child span, across `.await` |
 //! | [`get_logger`], [`Logger`] | the seed's component loggers |
 //! | [`critical!`] | the `CRITICAL` level |
+//! | [`log_performance`], [`log_errors`], [`trace_execution`] | the seed's decorators as attributes: timing, errors and panics, full tracing of a fn ([`Panicked`], [`FromPanic`] for `reraise = false`) |
 //! | [`inject`], [`extract`] (and `_headers`) | W3C `traceparent` and `baggage` between services |
 //! | [`exporters`] | the record contract, the writer and the OTel file exporters, usable alone |
 //! | `otlp` (feature `otlp`) | live OTLP/HTTP export of spans and logs next to the files, `OTEL_*` variables |
@@ -77,6 +78,7 @@ pub use tracekit_exporters as exporters;
 pub mod analyzer;
 mod context;
 mod context_span;
+mod decorators;
 mod init;
 mod layer;
 mod level;
@@ -90,6 +92,7 @@ mod propagation;
 pub use context::{
     ContextValue, LogContext, LogContextGuard, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY,
 };
+pub use decorators::{FromPanic, Panicked};
 pub use init::{
     builder, init, logger_provider, try_init, Builder, Guard, InitError, DEFAULT_FILTER,
     DEFAULT_SHUTDOWN_TIMEOUT, ENV_FILTER, ENV_FILTER_FALLBACK,
@@ -102,7 +105,15 @@ pub use propagation::{
     current_context, extract, extract_from, extract_headers, inject, inject_context, inject_headers,
 };
 
+pub use tracekit_macros::{log_errors, log_performance, trace_execution};
+
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::decorators::{
+        Arg, ArgDebug, ArgNeither, ArgSerialize, Call, CatchUnwind, DebugTag, DynError, Loggable,
+        NeitherTag, OkOfOther, OkOfResult, OkValue, Outcome, ReportDebug, ReportDisplay,
+        ReportDynError, ReportNone, ReportOpaque, ReportStdError, SerializeTag, Site,
+    };
+    pub use crate::exporters::{FieldWriter, REDACTED};
     pub use tracing;
 }

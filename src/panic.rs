@@ -15,7 +15,11 @@ const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) fn install(shared: Arc<Shared>) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        write_panic(&shared, info);
+        // A decorated call that logs panics will catch this one and write it with its own
+        // context (and this backtrace): one record per panic.
+        if !crate::decorators::take_over_panic(info) {
+            write_panic(&shared, info);
+        }
         previous(info);
     }));
 }
@@ -28,24 +32,36 @@ fn write_panic(shared: &Shared, info: &PanicHookInfo<'_>) {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any>");
     let backtrace = Backtrace::force_capture().to_string();
-    let thread = std::thread::current();
     let scope = tracing::dispatcher::get_default(current_scope);
-    let scope: Option<&Scope> = scope.as_deref();
+    let location = info.location().map(|l| (l.file(), l.line()));
+    write_record(shared, scope.as_deref(), message, location, &backtrace);
+}
+
+/// Writes the `CRITICAL` record of a panic (also for a panic a decorator was handed but that
+/// was caught before it reached the decorator) and flushes.
+pub(crate) fn write_record(
+    shared: &Shared,
+    scope: Option<&Scope>,
+    message: &str,
+    location: Option<(&str, u32)>,
+    backtrace: &str,
+) {
+    let thread = std::thread::current();
     let text = format!("panic: {message}");
     let component = scope.and_then(|s| s.component.as_deref()).unwrap_or("");
     let record = Record::new(Level::CRITICAL, component, &text)
         .logger("panic")
         .context(CodeContext {
             function: scope.and_then(|s| s.function).or(thread.name()),
-            file: info.location().map(|l| l.file()),
-            line: info.location().map(|l| l.line()),
+            file: location.map(|l| l.0),
+            line: location.map(|l| l.1),
             thread: Some(current_thread_id()),
             process: Some(shared.pid),
         })
         .exception(Exception {
             kind: "panic",
             message,
-            traceback: Some(&backtrace),
+            traceback: Some(backtrace),
         });
     shared.write(scope, record);
     let _ = shared.writer.flush_with_timeout(PANIC_FLUSH_TIMEOUT);

@@ -1,0 +1,6 @@
+#[tracekit::trace_execution(component = serving)]
+fn serve() {}
+
+fn main() {
+    serve();
+}

@@ -1,0 +1,6 @@
+#[tracekit::log_performance(level = "loud")]
+fn rank() {}
+
+fn main() {
+    rank();
+}
