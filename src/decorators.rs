@@ -328,7 +328,7 @@ impl Call {
             if let Some(exception) = exception {
                 record = record.exception(exception);
             }
-            shared.write(scope, record);
+            shared.write_direct(scope, record);
         });
     }
 }

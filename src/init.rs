@@ -408,6 +408,8 @@ impl Builder {
             pid: std::process::id(),
             serial: crate::layer::next_serial(),
             span_processors,
+            #[cfg(feature = "otlp")]
+            otlp_records: std::sync::OnceLock::new(),
         });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer(TRACER_NAME))
@@ -426,6 +428,7 @@ impl Builder {
                     provider.logger(TRACER_NAME),
                     Arc::clone(&shared),
                 );
+                let _ = shared.otlp_records.set(provider.logger(TRACER_NAME));
                 (Some(layer), Some(provider))
             }
             None => (None, None),

@@ -71,6 +71,10 @@ pub(crate) struct Shared {
     pub serial: u64,
     /// The span processors added to the builder: they also receive request-context spans.
     pub span_processors: Vec<Arc<dyn opentelemetry_sdk::trace::SpanProcessor>>,
+    /// The live OTLP log stream, for the records that bypass `tracing` events (see
+    /// [`Shared::write_direct`]); events reach it through their own layer.
+    #[cfg(feature = "otlp")]
+    pub otlp_records: OnceLock<opentelemetry_sdk::logs::SdkLogger>,
 }
 
 /// A process-wide serial number: never 0, never reused, so that a thread's cached record
@@ -91,6 +95,17 @@ impl Shared {
             }
         }
         ""
+    }
+
+    /// Writes a record that bypasses `tracing` events ([`Logger`](crate::Logger), the
+    /// decorators, the panic hook): [`write`](Self::write), and the live OTLP log stream
+    /// when there is one.
+    pub(crate) fn write_direct<'a>(&self, scope: Option<&'a Scope>, record: Record<'a>) {
+        self.write(scope, record);
+        #[cfg(feature = "otlp")]
+        if let Some(logger) = self.otlp_records.get() {
+            crate::otlp::emit_record(logger, self.writer.encoder(), scope, &record);
+        }
     }
 
     /// Writes one record in `scope`, and marks the scope's span as failed for errors.
@@ -1168,6 +1183,8 @@ mod tests {
             pid: 1,
             serial: next_serial(),
             span_processors: Vec::new(),
+            #[cfg(feature = "otlp")]
+            otlp_records: OnceLock::new(),
         };
         assert_eq!(shared.component_for_target("myapp::ranking"), "ranking");
         assert_eq!(shared.component_for_target("myapp::ranking::x"), "ranking");

@@ -156,7 +156,7 @@ impl Logger {
                     traceback: Some(chain.as_str()).filter(|c| !c.is_empty()),
                 });
             }
-            shared.write(scope, record);
+            shared.write_direct(scope, record);
         });
     }
 

@@ -63,6 +63,6 @@ pub(crate) fn write_record(
             message,
             traceback: Some(backtrace),
         });
-    shared.write(scope, record);
+    shared.write_direct(scope, record);
     let _ = shared.writer.flush_with_timeout(PANIC_FLUSH_TIMEOUT);
 }

@@ -42,8 +42,17 @@ fn serve_two_requests() {
                 tracing::warn!(latency_ms = 12.5, "slow");
                 tracing::error!(error = &Timeout as &dyn Error, "failed");
                 tracekit::critical!("down");
+                // Records that bypass tracing events: a component logger and a decorator.
+                tracekit::get_logger("live", "serving")
+                    .info("logger line", serde_json::json!({"n": 3, "api_key": "k"}));
+                score(7);
             });
     }
+}
+
+#[tracekit::log_performance]
+fn score(x: u64) -> u64 {
+    x * 2
 }
 
 #[test]
@@ -65,7 +74,7 @@ fn spans_and_logs_reach_rotel_with_the_files_ids() {
     let records = main_records(&root);
     let (events, spans): (Vec<&Value>, Vec<&Value>) =
         records.iter().partition(|r| r.get("span").is_none());
-    assert_eq!((events.len(), spans.len()), (8, 4), "{records:#?}");
+    assert_eq!((events.len(), spans.len()), (12, 4), "{records:#?}");
     let (logs, otlp_spans) = rotel.wait_for(events.len(), spans.len(), Duration::from_secs(30));
     assert_eq!(logs.len(), events.len(), "{}", rotel.output());
     assert_eq!(otlp_spans.len(), spans.len(), "{}", rotel.output());
@@ -100,6 +109,10 @@ fn spans_and_logs_reach_rotel_with_the_files_ids() {
         if message == "ranked" {
             assert_eq!(log.num_attr("num_candidates"), Some(1500.0));
             assert_eq!(log.str_attr("password"), Some("[REDACTED]"));
+        }
+        if message == "logger line" {
+            assert_eq!(log.num_attr("n"), Some(3.0));
+            assert_eq!(log.str_attr("api_key"), Some("[REDACTED]"));
         }
         if message == "failed" {
             assert_eq!(log.str_attr("exception.type"), Some("Timeout"));

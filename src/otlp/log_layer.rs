@@ -228,3 +228,147 @@ impl Visit for Fields<'_> {
         }
     }
 }
+
+/// Sends a record written straight to the files (by a [`Logger`](crate::Logger), the
+/// decorators or the panic hook, which bypass `tracing` events) to the OTLP logger, with the
+/// same attributes as an event's.
+pub(crate) fn emit_record(
+    logger: &SdkLogger,
+    encoder: &crate::exporters::RecordEncoder,
+    scope: Option<&crate::layer::Scope>,
+    r: &crate::exporters::Record<'_>,
+) {
+    use crate::exporters::Level;
+    let (severity, text) = match r.level {
+        Level::TRACE => (Severity::Trace, "TRACE"),
+        Level::DEBUG => (Severity::Debug, "DEBUG"),
+        Level::INFO => (Severity::Info, "INFO"),
+        Level::WARNING => (Severity::Warn, "WARNING"),
+        Level::ERROR => (Severity::Error, "ERROR"),
+        _ => (Severity::Fatal, "CRITICAL"),
+    };
+    let mut record = logger.create_log_record();
+    record.set_timestamp(r.timestamp);
+    record.set_observed_timestamp(SystemTime::now());
+    record.set_severity_number(severity);
+    record.set_severity_text(text);
+    if let Some(target) = r.logger {
+        record.set_target(target.to_owned());
+    }
+    record.set_body(AnyValue::from(r.message.to_owned()));
+    let mut attrs: Vec<(Key, AnyValue)> = Vec::new();
+    // The data as the files have it (redacted), one attribute per top-level key.
+    if let Some(data) = r.data {
+        let mut line = Vec::new();
+        encoder.encode(
+            &crate::exporters::Record::new(r.level, "c", "").data(data),
+            &mut line,
+        );
+        if let Ok(serde_json::Value::Object(mut top)) = serde_json::from_slice(&line) {
+            if let Some(serde_json::Value::Object(data)) = top.remove("data") {
+                for (key, value) in data.into_iter().filter(|(_, v)| !v.is_null()) {
+                    attrs.push((Key::from(key), json_to_any(value)));
+                }
+            }
+        }
+    }
+    let ids = [
+        (
+            "request.id",
+            scope.and_then(|s| s.request_id.as_deref()).or(r.request_id),
+        ),
+        (
+            "user.id",
+            scope.and_then(|s| s.user_id.as_deref()).or(r.user_id),
+        ),
+        (
+            "session.id",
+            scope.and_then(|s| s.session_id.as_deref()).or(r.session_id),
+        ),
+    ];
+    for (key, value) in ids {
+        if let Some(v) = value {
+            attrs.push((Key::from_static_str(key), AnyValue::from(v.to_owned())));
+        }
+    }
+    let trace = scope
+        .map(|s| (s.trace_id, s.span_id))
+        .or(r.trace_id.zip(r.span_id));
+    if let Some((trace_id, span_id)) = trace.filter(|(t, _)| *t != TraceId::INVALID) {
+        record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
+    }
+    let component = if r.component.is_empty() {
+        encoder.default_component().to_owned()
+    } else {
+        normalize_component(r.component).into_owned()
+    };
+    attrs.push((Key::from_static_str("component"), AnyValue::from(component)));
+    if let Some(ctx) = r.context {
+        if let Some(function) = ctx.function {
+            attrs.push((
+                Key::from_static_str("code.function.name"),
+                AnyValue::from(function.to_owned()),
+            ));
+        }
+        if let Some(file) = ctx.file {
+            attrs.push((
+                Key::from_static_str("code.file.path"),
+                AnyValue::from(file.to_owned()),
+            ));
+        }
+        if let Some(line) = ctx.line {
+            attrs.push((
+                Key::from_static_str("code.line.number"),
+                AnyValue::Int(i64::from(line)),
+            ));
+        }
+        if let Some(thread) = ctx.thread {
+            attrs.push((
+                Key::from_static_str("thread.id"),
+                AnyValue::Int(i64::try_from(thread).unwrap_or(i64::MAX)),
+            ));
+        }
+    }
+    if let Some(exc) = r.exception {
+        attrs.push((
+            Key::from_static_str("exception.type"),
+            AnyValue::from(exc.kind.to_owned()),
+        ));
+        attrs.push((
+            Key::from_static_str("exception.message"),
+            AnyValue::from(exc.message.to_owned()),
+        ));
+        if let Some(tb) = exc.traceback {
+            attrs.push((
+                Key::from_static_str("exception.stacktrace"),
+                AnyValue::from(tb.to_owned()),
+            ));
+        }
+    }
+    record.add_attributes(attrs);
+    logger.emit(record);
+}
+
+/// A JSON value (as the files hold it) as an OTLP value.
+fn json_to_any(value: serde_json::Value) -> AnyValue {
+    match value {
+        serde_json::Value::Null => AnyValue::from("null"),
+        serde_json::Value::Bool(b) => AnyValue::Boolean(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => AnyValue::Int(i),
+            None => n
+                .as_f64()
+                .filter(|_| n.as_u64().is_none())
+                .map_or_else(|| AnyValue::from(n.to_string()), AnyValue::Double),
+        },
+        serde_json::Value::String(s) => AnyValue::from(s),
+        serde_json::Value::Array(items) => {
+            AnyValue::ListAny(Box::new(items.into_iter().map(json_to_any).collect()))
+        }
+        serde_json::Value::Object(map) => AnyValue::Map(Box::new(
+            map.into_iter()
+                .map(|(k, v)| (Key::from(k), json_to_any(v)))
+                .collect(),
+        )),
+    }
+}

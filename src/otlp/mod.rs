@@ -61,7 +61,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::exporters::LogWriter;
 
-pub(crate) use log_layer::OtlpLogLayer;
+pub(crate) use log_layer::{emit_record, OtlpLogLayer};
 use pipeline::{block_on, Export, Pipeline, PipelineConfig};
 pub use sampler::{OtlpSampler, ENV_SAMPLER, ENV_SAMPLER_ARG};
 
