@@ -625,7 +625,8 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let j = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            // `get`: after a backslash that ends the line, `i` is past the end.
+            let j = self.i + memchr::memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
             if self.b[j] == b'"' {
                 self.i = j + 1;
                 return Some((&self.b[start..j], escaped));
@@ -726,6 +727,9 @@ mod fast_tests {
             br#"{"timestamp":"x","message":"m","span":{"duration_ms":5}}"#,
             br#"{"timestamp":"x","data":{"duration_ms":1"#,
             b"{\"timestamp\":\"x\",\"message\":\"\xff\",\"data\":{\"duration_ms\":1}}",
+            // A record torn right after a backslash (found by the fuzzer: it panicked).
+            br#"{"timestamp":"x","data":{"duration_ms":1},"context":{"function":"f\"#,
+            br#"{"timestamp":"x","message":"m\"#,
         ] {
             assert_eq!(fast_timing(line), None, "{}", String::from_utf8_lossy(line));
         }
