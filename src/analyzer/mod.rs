@@ -73,6 +73,8 @@
 
 mod errors;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod html;
 pub mod output;
 mod performance;
