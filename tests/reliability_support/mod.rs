@@ -163,12 +163,15 @@ pub fn count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
-/// The first character in `s` that a terminal could act on: C0 controls other than `\n`
-/// (which separates output lines), DEL, C1 controls, U+2028/U+2029 and the bidi overrides.
-pub fn raw_control(s: &str) -> Option<(usize, char)> {
+/// The first character in `s` that could break a line or act on a terminal: C0 controls
+/// other than `\n` (which separates lines), DEL, C1 controls, U+2028/U+2029, and with
+/// `bidi` the bidirectional overrides and isolates too (which the analysis tools escape;
+/// the record contract leaves them in files).
+pub fn raw_control(s: &str, bidi: bool) -> Option<(usize, char)> {
     s.char_indices().find(|&(_, c)| {
         (c.is_control() && c != '\n')
-            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || (bidi && matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
     })
 }
 
