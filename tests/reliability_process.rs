@@ -85,7 +85,7 @@ fn child(mode: &str) {
     match mode {
         // Log until killed.
         "log" => {
-            let _guard = init(&root, 256 * 1024);
+            let _guard = init(&root, env_u64("RELIABILITY_CAP", 256 * 1024));
             log_threads(None, None);
         }
         // Log `per_thread` records per thread, join, drop the guard, exit 0.
@@ -97,7 +97,7 @@ fn child(mode: &str) {
         }
         // One record, after a restart on the files a killed child left.
         "restart" => {
-            let guard = init(&root, 256 * 1024);
+            let guard = init(&root, env_u64("RELIABILITY_CAP", 256 * 1024));
             tracing::info!(component = COMPONENT, "restarted");
             drop(guard);
         }
@@ -157,6 +157,8 @@ fn log_threads(per_thread: Option<u64>, panic_at: Option<(u64, u64)>) {
 
 fn log_seqs(t: u64, n: Option<u64>, panic_at: Option<(u64, u64)>) {
     let logger = tracekit::get_logger("reliability::crash", COMPONENT);
+    // Big records make big writes, which a SIGKILL can cut (a torn tail).
+    let pad = "k".repeat(env_u64("RELIABILITY_PAD", 0) as usize);
     let mut seq = 0u64;
     while n.is_none_or(|n| seq < n) {
         if panic_at == Some((t, seq)) {
@@ -166,6 +168,9 @@ fn log_seqs(t: u64, n: Option<u64>, panic_at: Option<(u64, u64)>) {
             2 => logger.info("tick", Tick { thread: t, seq }),
             3 if seq % 10 == 0 => {
                 tracing::error!(component = COMPONENT, thread = t, seq, "tick")
+            }
+            1 if !pad.is_empty() => {
+                tracing::info!(component = COMPONENT, thread = t, seq, pad, "tick")
             }
             _ => tracing::info!(component = COMPONENT, thread = t, seq, "tick"),
         }
@@ -314,8 +319,16 @@ fn kill9() {
         } else {
             20_000 + rng.below(400_000)
         });
-        let context = format!("seed {seed}, run {run}, killed after {delay:?}");
-        let mut child = child_command("log", root).spawn().unwrap();
+        // Every third run logs big records (thread 1: 256 KiB each) into 8 MiB files.
+        let big = run % 3 == 2;
+        let context = format!("seed {seed}, run {run}, big {big}, killed after {delay:?}");
+        let cap: u64 = if big { 8 << 20 } else { 256 * 1024 };
+        let mut command = child_command("log", root);
+        command.env("RELIABILITY_CAP", cap.to_string());
+        if big {
+            command.env("RELIABILITY_PAD", (256 * 1024).to_string());
+        }
+        let mut child = command.spawn().unwrap();
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
@@ -390,7 +403,10 @@ fn kill9() {
         // next record stands on a line of its own and parses.
         let live = root.join("logs").join(COMPONENT).join("crash.log");
         let before = std::fs::read(&live).unwrap_or_default();
-        let out = child_command("restart", root).output().unwrap();
+        let out = child_command("restart", root)
+            .env("RELIABILITY_CAP", cap.to_string())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{context}: restart: {out:?}");
         let after = file_lines(&live);
         assert!(
@@ -401,17 +417,26 @@ fn kill9() {
         let v: serde_json::Value = serde_json::from_slice(last)
             .unwrap_or_else(|e| panic!("{context}: the record after a restart: {e}"));
         assert_eq!(v["message"], "restarted", "{context}");
-        if !before.is_empty() && before.len() as u64 <= 256 * 1024 {
-            // No rotation happened at the restart: the old bytes are still the file's start.
-            assert!(after.lines.len() >= 2);
-            let kept: usize = after.lines[..after.lines.len() - 1]
-                .iter()
-                .map(|l| l.len() + 1)
-                .sum();
-            let expected = before.len() + usize::from(before.last() != Some(&b'\n'));
-            assert_eq!(
-                kept, expected,
-                "{context}: the old content was not kept as is"
+        if !before.is_empty() {
+            // The old bytes, closed with a newline if torn, are kept as they were: still at
+            // the start of the live file, or (when the restart's record did not fit under
+            // the cap) in the newest archive.
+            let mut expected = before.clone();
+            if expected.last() != Some(&b'\n') {
+                expected.push(b'\n');
+            }
+            let old = if after.lines.len() >= 2 {
+                std::fs::read(&live).unwrap()[..expected.len()].to_vec()
+            } else {
+                let newest = stem_files(root, COMPONENT, COMPONENT);
+                let archive = &newest[newest.len() - 2];
+                reliability_support::read_maybe_gz(archive)
+            };
+            assert!(
+                old == expected,
+                "{context}: the old content was not kept as is ({} bytes before, {} after)",
+                before.len(),
+                old.len()
             );
         }
 
