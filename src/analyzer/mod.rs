@@ -76,6 +76,8 @@ mod export;
 mod files;
 #[cfg(feature = "otlp")]
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod html;
 pub mod output;
 mod performance;

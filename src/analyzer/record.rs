@@ -104,18 +104,29 @@ pub(crate) struct RecordView<'a> {
     pub micros: i64,
 }
 
-/// `context.function`, the only context key the analyzer needs.
-#[derive(Deserialize)]
-struct ContextFunction<'a> {
-    #[serde(borrow)]
-    function: Option<Str<'a>>,
-}
-
-/// `data.duration_ms`, kept raw so a non-number is simply "no timing".
-#[derive(Deserialize)]
-struct DataDuration<'a> {
-    #[serde(borrow)]
-    duration_ms: Option<&'a RawValue>,
+/// The raw value of key `name` in a JSON object; the last one when the key repeats, as
+/// `serde_json::Value` and the fast [`TimingReader`] read it (a derived struct would refuse
+/// the whole object).
+fn last_field<'a>(object: &'a RawValue, name: &str) -> Option<&'a RawValue> {
+    struct LastField<'n>(&'n str);
+    impl<'de> Visitor<'de> for LastField<'_> {
+        type Value = Option<&'de RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                if key.as_str() == self.0 {
+                    found = Some(value);
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(object.get());
+    de.deserialize_map(LastField(name)).ok().flatten()
 }
 
 impl<'a> RecordView<'a> {
@@ -142,8 +153,7 @@ impl<'a> RecordView<'a> {
 
     /// `data.duration_ms` when it is a finite number: the mark of a timing record.
     pub(crate) fn duration_ms(&self) -> Option<f64> {
-        let data: DataDuration<'_> = serde_json::from_str(self.data?.get()).ok()?;
-        let v: f64 = serde_json::from_str(data.duration_ms?.get()).ok()?;
+        let v: f64 = serde_json::from_str(last_field(self.data?, "duration_ms")?.get()).ok()?;
         v.is_finite().then_some(v)
     }
 
@@ -151,8 +161,8 @@ impl<'a> RecordView<'a> {
     /// group by.
     pub(crate) fn function(&self) -> Cow<'_, str> {
         self.context
-            .and_then(|c| serde_json::from_str::<ContextFunction<'_>>(c.get()).ok())
-            .and_then(|c| c.function)
+            .and_then(|c| last_field(c, "function"))
+            .and_then(|f| serde_json::from_str::<Str<'_>>(f.get()).ok())
             .map(|f| f.0)
             .unwrap_or_else(|| Cow::Borrowed(self.message.as_str()))
     }
@@ -533,7 +543,10 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
                 c.byte(b'{')?;
                 if c.peek()? != b'}' {
                     loop {
-                        let (k, _) = c.string()?;
+                        // An escaped key might spell `duration_ms`: unsure.
+                        let (k, false) = c.string()? else {
+                            return None;
+                        };
                         c.byte(b':')?;
                         if k == b"duration_ms" {
                             duration = c.number();
@@ -554,7 +567,9 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
             b"context" => {
                 c.byte(b'{')?;
                 while c.peek()? != b'}' {
-                    let (k, _) = c.string()?;
+                    let (k, false) = c.string()? else {
+                        return None;
+                    };
                     c.byte(b':')?;
                     if k == b"function" && c.peek()? == b'"' {
                         function = Some(c.string()?);
@@ -625,7 +640,8 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            let j = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            // `get`: after a backslash that ends the line, `i` is past the end.
+            let j = self.i + memchr::memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
             if self.b[j] == b'"' {
                 self.i = j + 1;
                 return Some((&self.b[start..j], escaped));
@@ -672,7 +688,9 @@ impl<'a> Cursor<'a> {
                         .iter()
                         .position(|b| matches!(b, b',' | b'}' | b']' | b':' | b'"'))
                         .unwrap_or(rest.len());
-                    if n == 0 {
+                    // Whitespace is not the encoder's layout: unsure, so the full parse
+                    // decides (skipping `: 45.2` as a scalar missed a timing record).
+                    if n == 0 || rest[..n].iter().any(u8::is_ascii_whitespace) {
                         return None;
                     }
                     self.i += n;
@@ -699,13 +717,16 @@ mod fast_tests {
 
     #[test]
     fn agrees_with_the_full_parse() {
-        let lines: [&[u8]; 6] = [
+        let lines: [&[u8]; 7] = [
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"n":{"duration_ms":1,"x":[1,{"y":"}"}]},"duration_ms":45.5},"context":{"function":"f\"q","line":3}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m\u00e9","data":{"duration_ms":2e3}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":"fast"},"context":{"function":"f"}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"a":null,"b":true,"duration_ms":-1.5},"context":{}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":7},"context":{"line":1,"function":"late"},"exception":{"type":"E"}}"#,
+            // Repeated keys: the last one counts, in both readers (found by the fuzzer: the
+            // full parse refused the object and saw no timing).
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":7,"duration_ms":11.5},"context":{"function":"a","function":"b"}}"#,
         ];
         for line in lines {
             assert_eq!(
@@ -726,6 +747,13 @@ mod fast_tests {
             br#"{"timestamp":"x","message":"m","span":{"duration_ms":5}}"#,
             br#"{"timestamp":"x","data":{"duration_ms":1"#,
             b"{\"timestamp\":\"x\",\"message\":\"\xff\",\"data\":{\"duration_ms\":1}}",
+            // A record torn right after a backslash (found by the fuzzer: it panicked).
+            br#"{"timestamp":"x","data":{"duration_ms":1},"context":{"function":"f\"#,
+            br#"{"timestamp":"x","message":"m\"#,
+            // Whitespace before a value (found by the fuzzer: read as "not timing").
+            b"{\"timestamp\":\"x\",\"data\":{\"duration_ms\":\r\r45.2}}",
+            br#"{"timestamp":"x","data":{"n": 1,"duration_ms":45.2}}"#,
+            br#"{"timestamp":"x","data":{"duration\u005fms":45.2}}"#,
         ] {
             assert_eq!(fast_timing(line), None, "{}", String::from_utf8_lossy(line));
         }

@@ -163,7 +163,17 @@ fn run(shared: &Shared) {
             loop {
                 if let Some(job) = s.jobs.pop_front() {
                     s.busy = true;
-                    break job;
+                    // Pruning reads the whole directory: under a burst of rotations only
+                    // the last queued job of a file prunes, or the work grows with the
+                    // square of the archives (10,000 rotations took minutes).
+                    let prune = match &job {
+                        Job::Rotated { path, stem, .. } => !s.jobs.iter().any(|j| {
+                            matches!(j, Job::Rotated { path: p, stem: st, .. }
+                                if st == stem && p.parent() == path.parent())
+                        }),
+                        Job::Startup => true,
+                    };
+                    break (job, prune);
                 }
                 s.busy = false;
                 handle.cv.notify_all();
@@ -175,8 +185,10 @@ fn run(shared: &Shared) {
         };
         let archiver = Archiver { shared };
         match job {
-            Job::Startup => archiver.startup(),
-            Job::Rotated { path, stem, keep } => archiver.rotated(&path, &stem, keep),
+            (Job::Startup, _) => archiver.startup(),
+            (Job::Rotated { path, stem, keep }, prune) => {
+                archiver.rotated(&path, &stem, keep, prune)
+            }
         }
     }
 }
@@ -245,9 +257,13 @@ impl Archiver<'_> {
         }
     }
 
-    fn rotated(&self, path: &Path, stem: &str, keep: Option<usize>) {
+    /// Compresses a rotated file; with `prune`, applies the backup limit and retention to
+    /// its directory (a later job of the same file in the queue does it otherwise).
+    fn rotated(&self, path: &Path, stem: &str, keep: Option<usize>, prune: bool) {
         self.compress(path);
-        let Some(dir) = path.parent() else { return };
+        let Some(dir) = path.parent().filter(|_| prune) else {
+            return;
+        };
         if let Some(keep) = keep {
             self.keep_newest(dir, stem, keep);
         }

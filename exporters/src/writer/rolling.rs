@@ -401,6 +401,16 @@ impl RollingFile {
             return Ok(None);
         }
         create_dir(&self.archive_dir, ctx.shared.config.dir_mode)?;
+        // As for the live file's directory: a planted link must not carry archives (and the
+        // archiver's compression) out of the root.
+        if fs::symlink_metadata(&self.archive_dir)?
+            .file_type()
+            .is_symlink()
+        {
+            return Err(io::Error::other(
+                "the archive directory is a symlink; not following it",
+            ));
+        }
         // Unique even for many rotations within one microsecond, and across restarts.
         let mut stamp = ctx.now_micros.max(self.last_stamp.saturating_add(1));
         let target = loop {
