@@ -640,3 +640,55 @@ fn request_context_under_a_strict_filter() {
         .expect("the context's span record");
     assert_eq!(request["span_id"], kept["span_id"]);
 }
+
+#[derive(Debug)]
+#[allow(dead_code)]
+struct DbConfig {
+    host: &'static str,
+    password: &'static str,
+}
+
+#[tracekit::log_performance(log_args = true)]
+fn connect(config: &DbConfig) -> usize {
+    config.host.len()
+}
+
+/// Secrets inside `Debug`-formatted values (a `?field`, a decorated fn's argument that has
+/// only `Debug`) are scrubbed by field name, as structured data is by key.
+#[test]
+fn debug_formatted_secrets_are_scrubbed() {
+    let canary = "CANARY-dbg-7731";
+    let config = DbConfig {
+        host: "db.internal",
+        password: canary,
+    };
+    let (dir, records) = run(tracekit::builder(), |_| {
+        info!(config = ?config, "connecting");
+        connect(&config);
+    });
+    let connecting = one(&records, "connecting");
+    let text = connecting["data"]["config"].as_str().unwrap();
+    assert!(
+        text.contains("db.internal") && text.contains("[REDACTED]"),
+        "{text}"
+    );
+    let mut all = String::new();
+    for entry in walk(dir.path()) {
+        all.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    assert!(all.contains("db.internal"), "the arguments were logged");
+    assert!(!all.contains(canary), "the canary reached a file");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

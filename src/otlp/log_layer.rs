@@ -224,7 +224,11 @@ impl Visit for Fields<'_> {
                 let _ = write!(self.message, "{value:?}");
             }
             "component" => self.component = Some(format!("{value:?}")),
-            _ => self.push(field, AnyValue::from(format!("{value:?}"))),
+            _ => {
+                let text = format!("{value:?}");
+                let text = self.redactor.scrub_debug(&text).into_owned();
+                self.push(field, AnyValue::from(text));
+            }
         }
     }
 }

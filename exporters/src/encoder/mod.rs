@@ -509,12 +509,12 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
-    /// Anything `Debug`, as a string.
+    /// Anything `Debug`, as a string. Fields of the `Debug` text whose names are redacted
+    /// (`Config { password: "..", .. }`, `{"api_key": ..}`) have their values replaced by the
+    /// marker.
     pub fn debug(&mut self, key: &(impl Key + ?Sized), v: &dyn fmt::Debug) {
         if key.write_key(self) {
-            self.out.push(b'"');
-            let _ = fmt::write(&mut EscapingWriter(self.out), format_args!("{v:?}"));
-            self.out.push(b'"');
+            write_debug(self.out, self.redactor, v);
         }
     }
 
@@ -897,6 +897,21 @@ fn serialize_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, redactor: &Redactor
     }
 }
 
+/// `v`'s `Debug` text as a JSON string, its redacted fields' values replaced by the marker.
+fn write_debug(out: &mut Vec<u8>, redactor: &Redactor, v: &dyn fmt::Debug) {
+    out.push(b'"');
+    let start = out.len();
+    let _ = fmt::write(&mut EscapingWriter(out), format_args!("{v:?}"));
+    // Rare: a needle somewhere in the text. Format again, scrub the fields it names.
+    if redactor.occurs_in(&out[start..]) {
+        out.truncate(start);
+        let text = format!("{v:?}");
+        let text = redactor.scrub_debug(&text);
+        let _ = fmt::Write::write_str(&mut EscapingWriter(out), &text);
+    }
+    out.push(b'"');
+}
+
 fn write_value(out: &mut Vec<u8>, redactor: &Redactor, v: &Value<'_>) {
     match *v {
         Value::Null => out.extend_from_slice(b"null"),
@@ -917,11 +932,7 @@ fn write_value(out: &mut Vec<u8>, redactor: &Redactor, v: &Value<'_>) {
             let _ = fmt::write(&mut EscapingWriter(out), format_args!("{d}"));
             out.push(b'"');
         }
-        Value::Debug(d) => {
-            out.push(b'"');
-            let _ = fmt::write(&mut EscapingWriter(out), format_args!("{d:?}"));
-            out.push(b'"');
-        }
+        Value::Debug(d) => write_debug(out, redactor, d),
         Value::List(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {

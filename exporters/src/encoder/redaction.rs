@@ -355,3 +355,189 @@ mod tests {
         assert_eq!(r.needles().collect::<Vec<_>>(), ["ssn"]);
     }
 }
+
+impl Redactor {
+    /// True when any needle occurs anywhere in `text`, ignoring ASCII case.
+    pub(crate) fn occurs_in(&self, text: &[u8]) -> bool {
+        self.scan(text)
+    }
+
+    /// `Debug` output (derived struct, tuple and map syntax: `name: value`, `"key": value`)
+    /// with the value of every field whose name or string key is redacted replaced by the
+    /// quoted marker. Anything else passes through unchanged.
+    ///
+    /// ```
+    /// use tracekit_exporters::Redactor;
+    ///
+    /// #[derive(Debug)]
+    /// struct Login { user: &'static str, password: &'static str }
+    /// let text = format!("{:?}", Login { user: "ada", password: "hunter2" });
+    /// assert_eq!(
+    ///     Redactor::default().scrub_debug(&text),
+    ///     r#"Login { user: "ada", password: "[REDACTED]" }"#
+    /// );
+    /// ```
+    pub fn scrub_debug<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if !self.scan(text.as_bytes()) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        std::borrow::Cow::Owned(self.scrub_fields(text))
+    }
+
+    fn scrub_fields(&self, text: &str) -> String {
+        let b = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let (mut i, mut copied) = (0, 0);
+        while i < b.len() {
+            let (key, after) = match b[i] {
+                b'"' => {
+                    let end = skip_string(b, i, b'"');
+                    (&b[i + 1..end.saturating_sub(1).max(i + 1)], end)
+                }
+                b'\'' => {
+                    i = skip_string(b, i, b'\'');
+                    continue;
+                }
+                c if (c.is_ascii_alphabetic() || c == b'_')
+                    && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) =>
+                {
+                    let end = i + b[i..]
+                        .iter()
+                        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'))
+                        .unwrap_or(b.len() - i);
+                    (&b[i..end], end)
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            if b[after..].starts_with(b": ") && self.scan(key) {
+                let value = after + 2;
+                let mut end = skip_value(b, value);
+                while end > value && b[end - 1].is_ascii_whitespace() {
+                    end -= 1;
+                }
+                out.push_str(&text[copied..value]);
+                out.push('"');
+                out.push_str(REDACTED);
+                out.push('"');
+                copied = end;
+                i = end;
+            } else {
+                i = after.max(i + 1);
+            }
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
+}
+
+/// The end (exclusive) of the quoted literal starting at `b[start]`, escapes included.
+fn skip_string(b: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end (exclusive) of the `Debug` value starting at `b[start]`: a literal, or everything
+/// up to the `,` or closing bracket that ends it at its own depth.
+fn skip_value(b: &[u8], start: usize) -> usize {
+    if b.get(start) == Some(&b'"') {
+        return skip_string(b, start, b'"');
+    }
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'"' => i = skip_string(b, i, b'"'),
+            b'\'' if depth == 0 && i == start => return skip_string(b, i, b'\''),
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' | b']' | b'}' if depth == 0 => return i,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                i += 1;
+            }
+            b',' if depth == 0 => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        api_key: String,
+        n: u32,
+    }
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Config {
+        user: &'static str,
+        password: &'static str,
+        nested: Inner,
+        token: Option<(u8, &'static str)>,
+        note: &'static str,
+        letter: char,
+    }
+
+    #[test]
+    fn debug_fields_named_like_secrets_are_scrubbed() {
+        let r = Redactor::default();
+        let cfg = Config {
+            user: "ada",
+            password: "hunter2, \"quoted\" }",
+            nested: Inner {
+                api_key: "sk-live-1".into(),
+                n: 3,
+            },
+            token: Some((1, "t0k")),
+            note: "password: in a string is text",
+            letter: '\'',
+        };
+        for text in [format!("{cfg:?}"), format!("{cfg:#?}")] {
+            let out = r.scrub_debug(&text).into_owned();
+            for secret in ["hunter2", "quoted", "sk-live-1", "t0k"] {
+                assert!(!out.contains(secret), "{secret} in {out}");
+            }
+            for kept in [
+                "ada",
+                "n: 3",
+                "password: in a string is text",
+                "letter: '\\''",
+            ] {
+                assert!(out.contains(kept), "{kept} missing from {out}");
+            }
+            assert_eq!(out.matches("\"[REDACTED]\"").count(), 3, "{out}");
+        }
+        let map = BTreeMap::from([("Secret", vec![1, 2]), ("plain", vec![3])]);
+        assert_eq!(
+            r.scrub_debug(&format!("{map:?}")),
+            r#"{"Secret": "[REDACTED]", "plain": [3]}"#
+        );
+        assert_eq!(
+            r.scrub_debug("S { n: 1, token: Some(5) }"),
+            r#"S { n: 1, token: "[REDACTED]" }"#
+        );
+        // Nothing named like a secret: unchanged, whatever the text.
+        for text in ["", "Foo(1, \"x\")", "a: b, {[(\"unterminated"] {
+            assert_eq!(r.scrub_debug(text), text);
+        }
+    }
+}

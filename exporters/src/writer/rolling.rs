@@ -150,6 +150,13 @@ impl RollingFile {
 
     /// Adds a record; writes when the buffer is large, rotates first when the record would
     /// take the file past its cap (or past midnight, for a daily file).
+    /// True when appending a line of `len` bytes may write to the disk (a flush or a
+    /// rotation).
+    pub(crate) fn writes_on_append(&self, len: usize) -> bool {
+        let pending = self.pending.len() + len;
+        pending >= FLUSH_AT || self.size + pending as u64 > self.cap
+    }
+
     pub(crate) fn append(&mut self, ctx: &mut Ctx<'_>, line: &[u8], counted: bool, error: bool) {
         if self.file.is_none() && self.may_retry() {
             self.open(ctx);

@@ -108,18 +108,32 @@ impl Router {
 
     fn route(&mut self, ctx: &mut Ctx<'_>, line: &[u8], component: &[u8], flags: u8) {
         let error = flags & FLAG_ERROR != 0;
-        let files = self.files_of(ctx, component);
+        let timing = flags & FLAG_TIMING != 0;
+        self.files_of(ctx, component);
+        let i = self.index[component];
+        let Router {
+            components,
+            errors,
+            performance,
+            ..
+        } = self;
+        let files = &mut components[i];
         files
             .main
             .append(ctx, line, flags & FLAG_INTERNAL == 0, error);
         if let Some(daily) = &mut files.daily {
             daily.append(ctx, line, false, error);
         }
-        if error {
-            self.errors.append(ctx, line, false, true);
-        }
-        if flags & FLAG_TIMING != 0 {
-            self.performance.append(ctx, line, false, error);
+        // A copy never reaches the disk before its record: when appending it writes the
+        // copy's file, the component's file is written first (a crash in between then leaves
+        // the record without its copy, never the copy without its record).
+        for (copy, wanted) in [(errors, error), (performance, timing)] {
+            if wanted {
+                if copy.writes_on_append(line.len()) {
+                    files.main.flush(ctx);
+                }
+                copy.append(ctx, line, false, error);
+            }
         }
     }
 
