@@ -112,11 +112,11 @@ fn error_handling() {
             requested = 0_u64,
             "Candidate generation failed"
         );
+        // The decorator: the Err is logged with its exception and arguments, then returned.
+        if let Err(err) = critical_operation("fifteen hundred") {
+            tracing::warn!(%err, "Falling back to the default count");
+        }
     });
-    // The decorator: the Err is logged with its exception and arguments, then returned.
-    if let Err(err) = critical_operation("fifteen hundred") {
-        tracing::warn!(component = "candidate", %err, "Falling back to the default count");
-    }
     let logger = tracekit::get_logger(module_path!(), "candidate");
     if let Err(err) = "fifteen hundred".parse::<u32>() {
         logger.exception(
@@ -143,6 +143,7 @@ fn performance_tracking() -> Result<(), Box<dyn std::error::Error>> {
         LogContext::new()
             .request_id("req-125")
             .user_id("user-456")
+            .component("candidate")
             .instrument(generate_candidates("user-456", 1500)),
     );
     tracing::info!(
