@@ -591,12 +591,33 @@ impl fmt::Debug for Guard {
 
 impl Guard {
     /// The log writer (its [`status`](LogWriter::status) counts what was written).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// assert_eq!(guard.writer().root(), dir.path());
+    /// guard.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer(&self) -> &LogWriter {
         &self.writer
     }
 
     /// The tracer provider behind the tracing bridge (also the global one after
     /// [`init`](Builder::init)).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer, TracerProvider};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let (_dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// guard.tracer_provider().tracer("ranking").in_span("score", |_cx| {});
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert!(text.contains(r#""span":{"name":"score""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.tracer_provider
     }
@@ -625,6 +646,15 @@ impl Guard {
     }
 
     /// Flushes and stops everything now, within the shutdown timeout; `Drop` does the same.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// guard.shutdown()?; // errors (a full disk, a timeout) are returned instead of dropped
+    /// assert!(dir.path().join("logs/app/app.log").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(mut self) -> Result<(), crate::exporters::WriteError> {
         self.stop()
     }
