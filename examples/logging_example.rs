@@ -25,8 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     basic_logging();
     request_context();
+    performance_tracking()?;
     error_handling();
-    decorators()?;
+    full_tracing()?;
     critical();
     redaction();
     opentelemetry_api(&guard);
@@ -99,8 +100,9 @@ impl fmt::Display for CandidateCountError {
 
 impl std::error::Error for CandidateCountError {}
 
-/// Error handling: an error field (or `Logger::exception`) becomes the record's `exception`
-/// (type, message, source chain); an `ERROR` inside a span marks the span as failed.
+/// Error handling: `#[log_errors]`, an error field or `Logger::exception` write the record's
+/// `exception` (type, message, source chain); an `ERROR` inside a span marks the span as
+/// failed.
 fn error_handling() {
     let _cx = LogContext::new().request_id("req-124").enter();
     tracing::info_span!("generate_candidate_pool", component = "candidate").in_scope(|| {
@@ -110,6 +112,10 @@ fn error_handling() {
             requested = 0_u64,
             "Candidate generation failed"
         );
+        // The decorator: the Err is logged with its exception and arguments, then returned.
+        if let Err(err) = critical_operation("fifteen hundred") {
+            tracing::warn!(%err, "Falling back to the default count");
+        }
     });
     let logger = tracekit::get_logger(module_path!(), "candidate");
     if let Err(err) = "fifteen hundred".parse::<u32>() {
@@ -121,24 +127,45 @@ fn error_handling() {
     }
 }
 
-/// The decorators: performance tracking, error handling and full tracing, on async fns run
-/// by a tokio runtime (they work the same on sync fns and methods).
-fn decorators() -> Result<(), Box<dyn std::error::Error>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A multi-threaded tokio runtime for the async sections (the decorators work the same on
+/// sync fns and methods).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
-        .build()?;
-    rt.block_on(LogContext::new().request_id("req-125").user_id("user-456").instrument(async {
-        // Performance tracking: a timing record (also in performance/) with the arguments.
-        let candidates = generate_candidates("user-456", 1500).await;
-        // Error handling: the Err is logged with its exception and arguments, then returned.
-        if let Err(err) = critical_operation("fifteen hundred") {
-            tracing::warn!(component = "candidate", %err, "Falling back to the default count");
-        }
-        // Full tracing: span, entry, exit (the timing record), errors, in `serving`.
-        let served = serve_recommendations("user-456", &candidates).await;
-        tracing::info!(component = "serving", served = served.len(), "Done");
-    }));
+        .build()
+}
+
+/// Performance tracking: a timing record per call (also copied to performance/) with the
+/// duration, the status and the arguments.
+fn performance_tracking() -> Result<(), Box<dyn std::error::Error>> {
+    let candidates = runtime()?.block_on(
+        LogContext::new()
+            .request_id("req-125")
+            .user_id("user-456")
+            .component("candidate")
+            .instrument(generate_candidates("user-456", 1500)),
+    );
+    tracing::info!(
+        component = "candidate",
+        count = candidates.len(),
+        "Pool ready"
+    );
+    Ok(())
+}
+
+/// Full tracing: span, entry, exit (the timing record) and errors of a call, in `serving`.
+fn full_tracing() -> Result<(), Box<dyn std::error::Error>> {
+    runtime()?.block_on(
+        LogContext::new()
+            .request_id("req-126")
+            .user_id("user-456")
+            .instrument(async {
+                let candidates: Vec<u64> = (0..100).collect();
+                let served = serve_recommendations("user-456", &candidates).await;
+                tracing::info!(component = "serving", served = served.len(), "Done");
+            }),
+    );
     Ok(())
 }
 

@@ -120,29 +120,85 @@ impl fmt::Debug for LogContext {
 
 impl LogContext {
     /// An empty context: entering it inherits everything from the enclosing one.
+    ///
+    /// ```
+    /// let _cx = tracekit::LogContext::new().enter(); // changes nothing: no id of its own
+    /// ```
     pub fn new() -> LogContext {
         LogContext::default()
     }
 
     /// Sets the request id (`request_id` in records, `request.id` in OTel).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::LogContext::new().request_id("req-123").in_scope(|| tracing::info!("Request received"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["request_id"], "req-123");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn request_id(mut self, id: impl Into<String>) -> Self {
         self.request_id = Some(id.into());
         self
     }
 
     /// Sets the user id (`user_id` in records, `user.id` in OTel).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::LogContext::new().user_id("user-456").in_scope(|| tracing::info!("Request received"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["user_id"], "user-456");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn user_id(mut self, id: impl Into<String>) -> Self {
         self.user_id = Some(id.into());
         self
     }
 
     /// Sets the session id (`session_id` in records, `session.id` in OTel).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::LogContext::new().session_id("session-789").in_scope(|| tracing::info!("Request received"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["session_id"], "session-789");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn session_id(mut self, id: impl Into<String>) -> Self {
         self.session_id = Some(id.into());
         self
     }
 
     /// Sets the component of every record inside that names none itself.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::LogContext::new().component("serving").in_scope(|| tracing::info!("Request received"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/serving/serving.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["component"], "serving");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn component(mut self, component: impl Into<String>) -> Self {
         self.component = Some(component.into());
         self
@@ -150,6 +206,23 @@ impl LogContext {
 
     /// Adds a key-value written into the `data` of every record inside (after redaction) and
     /// set as an attribute of the context's span. A later value for the same key wins.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::LogContext::new()
+    ///     .field("client", "ios")
+    ///     .field("experiment_bucket", 7_u32)
+    ///     .in_scope(|| tracing::info!("Request received"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["data"]["client"], "ios");
+    /// assert_eq!(record["data"]["experiment_bucket"], 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn field(mut self, key: impl Into<Arc<str>>, value: impl Into<ContextValue>) -> Self {
         let key = key.into();
         let value = value.into();
@@ -163,6 +236,29 @@ impl LogContext {
     /// Continues a remote trace: the context's span becomes a child of `parent` (usually from
     /// [`extract`](crate::extract)), and the request, user and session ids that are not set
     /// explicitly are taken from its baggage.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// // Headers as an upstream service sends them (`tracekit::inject` writes these).
+    /// let headers = HashMap::from([(
+    ///     "traceparent".to_owned(),
+    ///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    /// )]);
+    /// tracekit::LogContext::new()
+    ///     .request_id("req-123")
+    ///     .parent(tracekit::extract(&headers))
+    ///     .in_scope(|| tracing::info!("Downstream work"));
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// let record: serde_json::Value = serde_json::from_str(text.lines().next().unwrap())?;
+    /// assert_eq!(record["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parent(mut self, parent: opentelemetry::Context) -> Self {
         self.parent = Some(parent);
         self
@@ -302,6 +398,19 @@ pub struct LogContextGuard(EnteredSpan);
 
 impl LogContextGuard {
     /// The context's span, e.g. to hand to a spawned thread or task.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let cx = tracekit::LogContext::new().request_id("req-1").enter();
+    /// let span = cx.span().clone();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| span.in_scope(|| tracing::info!("on another thread, same request")));
+    /// });
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn span(&self) -> &Span {
         &self.0
     }

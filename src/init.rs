@@ -87,6 +87,15 @@ pub fn logger_provider() -> Option<SdkLoggerProvider> {
 }
 
 /// A [`Builder`] with the defaults and the environment.
+///
+/// ```no_run
+/// let _guard = tracekit::builder()
+///     .root("/var/log/recsys/trace")
+///     .filter("info,ranking=debug")
+///     .service_name("recommendation-service")
+///     .init()?;
+/// # Ok::<(), tracekit::InitError>(())
+/// ```
 pub fn builder() -> Builder {
     Builder::default()
 }
@@ -211,18 +220,49 @@ impl fmt::Debug for Builder {
 
 impl Builder {
     /// The root directory (logs go to `<root>/logs`).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// drop(guard);
+    /// assert!(dir.path().join("logs/app/app.log").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn root(mut self, root: impl Into<PathBuf>) -> Self {
         self.root = Some(root.into());
         self
     }
 
     /// Level directives in `EnvFilter` syntax, instead of `TRACEKIT_LOG` / `RUST_LOG`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).filter("warn").build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || {
+    ///     tracing::info!("below the level: not written");
+    ///     tracing::warn!("written");
+    /// });
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert_eq!(text.lines().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
         self
     }
 
     /// The component of records that resolve to none.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).default_component("recsys").build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("no component given"));
+    /// drop(guard);
+    /// assert!(dir.path().join("logs/recsys/recsys.log").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn default_component(mut self, component: impl Into<String>) -> Self {
         self.default_component = Some(component.into());
         self
@@ -230,6 +270,13 @@ impl Builder {
 
     /// Records whose target is `prefix` or below it (`prefix::..`) and that name no component
     /// (on the event or an enclosing span) go to `component`. The longest prefix wins.
+    ///
+    /// ```
+    /// let builder = tracekit::builder()
+    ///     .component_for_target("recsys::ranking", "ranking")
+    ///     .component_for_target("recsys::ranking::explore", "exploration");
+    /// # drop(builder);
+    /// ```
     pub fn component_for_target(
         mut self,
         prefix: impl Into<String>,
@@ -241,18 +288,33 @@ impl Builder {
     }
 
     /// The OpenTelemetry `service.name`, instead of `OTEL_SERVICE_NAME`.
+    ///
+    /// ```
+    /// let builder = tracekit::builder().service_name("recommendation-service");
+    /// # drop(builder);
+    /// ```
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
     }
 
     /// Whether [`init`](Self::init) installs the panic hook (default on).
+    ///
+    /// ```
+    /// let builder = tracekit::builder().panic_hook(false); // keep the process's own hook alone
+    /// # drop(builder);
+    /// ```
     pub fn panic_hook(mut self, install: bool) -> Self {
         self.panic_hook = install;
         self
     }
 
     /// How long dropping the [`Guard`] waits for everything to be written.
+    ///
+    /// ```
+    /// let builder = tracekit::builder().shutdown_timeout(std::time::Duration::from_secs(2));
+    /// # drop(builder);
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -529,12 +591,33 @@ impl fmt::Debug for Guard {
 
 impl Guard {
     /// The log writer (its [`status`](LogWriter::status) counts what was written).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// assert_eq!(guard.writer().root(), dir.path());
+    /// guard.shutdown()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer(&self) -> &LogWriter {
         &self.writer
     }
 
     /// The tracer provider behind the tracing bridge (also the global one after
     /// [`init`](Builder::init)).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Tracer, TracerProvider};
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let (_dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// guard.tracer_provider().tracer("ranking").in_span("score", |_cx| {});
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert!(text.contains(r#""span":{"name":"score""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.tracer_provider
     }
@@ -563,6 +646,15 @@ impl Guard {
     }
 
     /// Flushes and stops everything now, within the shutdown timeout; `Drop` does the same.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+    /// guard.shutdown()?; // errors (a full disk, a timeout) are returned instead of dropped
+    /// assert!(dir.path().join("logs/app/app.log").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(mut self) -> Result<(), crate::exporters::WriteError> {
         self.stop()
     }

@@ -34,6 +34,10 @@ use crate::exporters::{
 pub(crate) const CONTEXT_TARGET: &str = "tracekit::context";
 
 /// The event field that marks a `CRITICAL` record (see [`critical!`](crate::critical)).
+///
+/// ```
+/// assert_eq!(tracekit::CRITICAL_FIELD, "tracekit.critical");
+/// ```
 pub const CRITICAL_FIELD: &str = "tracekit.critical";
 
 /// The boolean event field that marks a timing record: `tracekit.timing = true` also writes the

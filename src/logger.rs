@@ -50,6 +50,14 @@ pub struct Logger {
 
 /// A [`Logger`] named `name` (usually `module_path!()`) writing to `component`, at the level
 /// the directives give it; see [`Logger`] and [`Logger::with_level`].
+///
+/// # Examples
+///
+/// ```
+/// let logger = tracekit::get_logger(module_path!(), "ranking");
+/// assert_eq!(logger.component(), "ranking");
+/// assert_eq!(logger.level(), None); // the directives decide
+/// ```
 pub fn get_logger(name: impl Into<String>, component: impl Into<String>) -> Logger {
     Logger {
         name: name.into(),
@@ -73,22 +81,43 @@ impl Logger {
     }
 
     /// The logger's name (the record's `logger`).
+    ///
+    /// ```
+    /// assert_eq!(tracekit::get_logger("recsys::ranking", "ranking").name(), "recsys::ranking");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The logger's component.
+    ///
+    /// ```
+    /// assert_eq!(tracekit::get_logger("recsys", "serving").component(), "serving");
+    /// ```
     pub fn component(&self) -> &str {
         &self.component
     }
 
     /// The level set with [`with_level`](Self::with_level), if any.
+    ///
+    /// ```
+    /// use tracekit::exporters::Level;
+    /// let logger = tracekit::get_logger("recsys", "ranking");
+    /// assert_eq!(logger.level(), None);
+    /// assert_eq!(logger.with_level(Level::WARNING).level(), Some(Level::WARNING));
+    /// ```
     pub fn level(&self) -> Option<Level> {
         self.level
     }
 
     /// True when records at `level` pass the level set with [`with_level`](Self::with_level)
     /// (the directives are consulted at write time for loggers without one).
+    ///
+    /// ```
+    /// use tracekit::exporters::Level;
+    /// let logger = tracekit::get_logger("recsys", "ranking").with_level(Level::INFO);
+    /// assert!(logger.enabled(Level::ERROR) && !logger.enabled(Level::DEBUG));
+    /// ```
     pub fn enabled(&self, level: Level) -> bool {
         self.level.is_none_or(|own| level >= own)
     }
@@ -110,6 +139,28 @@ impl Logger {
     /// Writes a record at `level`. `data` becomes the record's `data`: a map or struct is
     /// written key by key, `()` and `None` write nothing, any other value is written under
     /// `value`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracekit::exporters::Level;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// let logger = tracekit::get_logger(module_path!(), "ranking");
+    /// logger.log(Level::WARNING, "Model is stale", serde_json::json!({ "age_h": 30 }));
+    /// logger.log(Level::INFO, "Scored", 1500); // not a map: written as data.value
+    /// # });
+    /// # drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/ranking/ranking.log"))?;
+    /// let lines: Vec<serde_json::Value> =
+    ///     text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    /// assert_eq!(lines[0]["level"], "WARNING");
+    /// assert_eq!(lines[0]["data"]["age_h"], 30);
+    /// assert_eq!(lines[1]["data"]["value"], 1500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn log<D: Serialize>(&self, level: Level, message: &str, data: D) {
         self.write::<D, std::convert::Infallible>(level, message, data, None);
@@ -188,36 +239,79 @@ impl Logger {
     }
 
     /// Writes a `TRACE` record.
+    ///
+    /// ```
+    /// // Without a tracekit subscriber (no `init`), records are discarded.
+    /// tracekit::get_logger(module_path!(), "candidate").trace("Step", serde_json::json!({ "n": 1 }));
+    /// ```
     #[track_caller]
     pub fn trace<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::TRACE, message, data);
     }
 
     /// Writes a `DEBUG` record.
+    ///
+    /// ```
+    /// // Without a tracekit subscriber (no `init`), records are discarded.
+    /// tracekit::get_logger(module_path!(), "candidate").debug("Step", serde_json::json!({ "n": 1 }));
+    /// ```
     #[track_caller]
     pub fn debug<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::DEBUG, message, data);
     }
 
     /// Writes an `INFO` record.
+    ///
+    /// ```
+    /// // Without a tracekit subscriber (no `init`), records are discarded.
+    /// tracekit::get_logger(module_path!(), "candidate").info("Step", serde_json::json!({ "n": 1 }));
+    /// ```
     #[track_caller]
     pub fn info<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::INFO, message, data);
     }
 
     /// Writes a `WARNING` record.
+    ///
+    /// ```
+    /// tracekit::get_logger(module_path!(), "diversity").warning("Fewer items than requested", ());
+    /// ```
     #[track_caller]
     pub fn warning<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::WARNING, message, data);
     }
 
     /// Writes an `ERROR` record (also to `errors/`; sets the current span's status to error).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::get_logger(module_path!(), "ranking").error("Model timed out", ());
+    /// # });
+    /// # drop(guard);
+    /// let errors = std::fs::read_to_string(dir.path().join("logs/errors/errors.log"))?;
+    /// assert!(errors.contains(r#""level":"ERROR","component":"ranking""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn error<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::ERROR, message, data);
     }
 
     /// Writes a `CRITICAL` record (also to `errors/`; sets the current span's status to error).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
+    /// # tracing::dispatcher::with_default(&dispatch, || {
+    /// tracekit::get_logger(module_path!(), "feedback").critical("Feedback queue lost", ());
+    /// # });
+    /// # drop(guard);
+    /// let errors = std::fs::read_to_string(dir.path().join("logs/errors/errors.log"))?;
+    /// assert!(errors.contains(r#""level":"CRITICAL","component":"feedback""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[track_caller]
     pub fn critical<D: Serialize>(&self, message: &str, data: D) {
         self.log(Level::CRITICAL, message, data);

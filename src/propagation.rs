@@ -27,6 +27,20 @@ fn shared() -> &'static TextMapCompositePropagator {
 
 /// The OpenTelemetry context of the current `tracing` span (with its baggage), or the current
 /// OTel context outside any span.
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let (dispatch, _guard) = tracekit::builder().root(dir.path()).build()?;
+/// # tracing::dispatcher::with_default(&dispatch, || {
+/// tracekit::LogContext::new().request_id("req-1").in_scope(|| {
+///     let cx = tracekit::current_context();
+///     assert!(cx.span().span_context().is_valid()); // the request's span
+/// });
+/// # });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn current_context() -> opentelemetry::Context {
     let span = tracing::Span::current();
     if span.is_disabled() {
@@ -62,6 +76,19 @@ pub fn inject(carrier: &mut HashMap<String, String>) {
 }
 
 /// Writes `cx`'s trace context and baggage into any OpenTelemetry [`Injector`].
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// let upstream = HashMap::from([(
+///     "traceparent".to_owned(),
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+/// )]);
+/// let cx = tracekit::extract(&upstream);
+/// let mut downstream = HashMap::new();
+/// tracekit::inject_context(&cx, &mut downstream);
+/// assert_eq!(downstream["traceparent"], upstream["traceparent"]);
+/// ```
 pub fn inject_context(cx: &opentelemetry::Context, carrier: &mut dyn Injector) {
     shared().inject_context(cx, carrier);
 }
@@ -89,6 +116,18 @@ pub fn extract(carrier: &HashMap<String, String>) -> opentelemetry::Context {
 }
 
 /// Reads a remote trace context and baggage from any OpenTelemetry [`Extractor`].
+///
+/// ```
+/// use std::collections::HashMap;
+/// use opentelemetry::trace::TraceContextExt;
+///
+/// let headers = HashMap::from([(
+///     "traceparent".to_owned(),
+///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+/// )]);
+/// let cx = tracekit::extract_from(&headers); // any Extractor: a HashMap, gRPC metadata, ...
+/// assert!(cx.span().span_context().is_remote());
+/// ```
 pub fn extract_from(carrier: &dyn Extractor) -> opentelemetry::Context {
     shared().extract(carrier)
 }

@@ -4,6 +4,16 @@ use std::io;
 use std::path::PathBuf;
 
 /// Why [`LogWriterBuilder::build`](crate::LogWriterBuilder::build) failed.
+///
+/// ```
+/// use tracekit_exporters::{BuildError, LogWriter};
+///
+/// let file = tempfile::NamedTempFile::new()?;
+/// // A root below a regular file cannot be created.
+/// let err = LogWriter::builder().root(file.path().join("trace")).build().unwrap_err();
+/// assert!(matches!(err, BuildError::CreateDir { .. }), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -40,6 +50,18 @@ pub enum BuildError {
 }
 
 /// Why a record or a flush was not accepted.
+///
+/// ```
+/// use tracekit_exporters::{Level, LogWriter, Record, WriteError};
+///
+/// # let dir = tempfile::tempdir()?;
+/// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
+/// writer.shutdown()?;
+/// let late = writer.write(&Record::new(Level::INFO, "app", "too late"));
+/// assert_eq!(late, Err(WriteError::Shutdown));
+/// # drop(guard);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {

@@ -49,7 +49,14 @@ impl Style {
     }
 
     /// Colour when the output is a terminal and `NO_COLOR` is unset or empty
-    /// (<https://no-color.org>); see the example on [`Style`].
+    /// (<https://no-color.org>).
+    ///
+    /// ```
+    /// # use tracekit::analyzer::output::Style;
+    /// use std::io::IsTerminal;
+    /// let style = Style::detect(std::io::stdout().is_terminal());
+    /// # let _ = style;
+    /// ```
     pub fn detect(is_terminal: bool) -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
