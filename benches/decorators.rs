@@ -40,6 +40,12 @@ fn plain(n: u64) -> u64 {
     black_box(n).wrapping_mul(3)
 }
 
+/// The baseline of `guarded`: the same fn without the attribute.
+#[inline(never)]
+fn plain_result(n: u64) -> Result<u64, std::num::ParseIntError> {
+    Ok(black_box(n).wrapping_mul(3))
+}
+
 #[tracekit::log_performance(log_args = false)]
 #[inline(never)]
 fn timed(n: u64) -> u64 {
@@ -142,6 +148,7 @@ fn filtered(c: &mut Criterion) {
         let _default = tracing::dispatcher::set_default(&dispatch);
         g.bench_function("log_errors_off", |b| b.iter(|| guarded(black_box(7))));
         g.bench_function("plain_fn", |b| b.iter(|| plain(black_box(7))));
+        g.bench_function("plain_result_fn", |b| b.iter(|| plain_result(black_box(7))));
     }
     g.finish();
 }
