@@ -37,6 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+mod common;
+
+use common::{time_in_chunks, CHUNK};
 use criterion::{Bencher, BenchmarkId, Criterion, SamplingMode, Throughput};
 use opentelemetry::logs::AnyValue;
 use opentelemetry_appender_tracing::layer::{OpenTelemetryTracingBridge, TracingSpanAttributes};
@@ -53,8 +56,6 @@ use tracing::Dispatch;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Events per timed chunk: inside every tool's queue, so that no caller waits for a worker.
-const CHUNK: u64 = 10_000;
 /// Events per iteration of the throughput benches, split between the threads.
 const BATCH: u64 = 200_000;
 /// Set in a child process: `<tool> <threads> <iterations>`.
@@ -586,18 +587,7 @@ fn count_events(path: &Path) -> u64 {
 /// Times `f` in chunks of `CHUNK`, draining the tool between chunks outside the timing.
 fn timed_in_chunks(b: &mut Bencher<'_>, anchor: &Anchor, mut f: impl FnMut()) {
     b.iter_custom(|iters| {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            let start = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            total += start.elapsed();
-            anchor.drain(n);
-            left -= n;
-        }
+        let total = time_in_chunks(iters, |n| anchor.drain(n), &mut f);
         anchor.record_timing(total, iters);
         total
     });

@@ -14,30 +14,15 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{time_in_chunks, CHUNK};
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use tracekit::exporters::{Compression, LogWriter};
 use tracekit::LogContext;
 
-/// Events per timed chunk: well inside the writer's 16 MiB queue, so the caller never waits.
-const CHUNK: u64 = 10_000;
-
-/// Times `f` in chunks, flushing the writer between chunks outside the timing.
 fn timed_in_chunks(b: &mut Bencher<'_>, writer: &LogWriter, mut f: impl FnMut()) {
-    b.iter_custom(|iters| {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            let start = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            total += start.elapsed();
-            writer.flush().unwrap();
-            left -= n;
-        }
-        total
-    });
+    b.iter_custom(|iters| time_in_chunks(iters, |_| writer.flush().unwrap(), &mut f));
 }
 
 fn info_event() {

@@ -9,30 +9,15 @@
 //! its own subscriber as the thread's default, so each filter is the only one in force.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{time_in_chunks, CHUNK};
 use criterion::{criterion_group, Bencher, Criterion};
 use tracekit::exporters::{Compression, LogWriter};
 
-/// Calls per timed chunk: well inside the writer's queue, so the caller never waits.
-const CHUNK: u64 = 10_000;
-
 fn timed_in_chunks(b: &mut Bencher<'_>, writer: &LogWriter, mut f: impl FnMut()) {
-    b.iter_custom(|iters| {
-        let mut total = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            let start = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            total += start.elapsed();
-            writer.flush().unwrap();
-            left -= n;
-        }
-        total
-    });
+    b.iter_custom(|iters| time_in_chunks(iters, |_| writer.flush().unwrap(), &mut f));
 }
 
 #[inline(never)]

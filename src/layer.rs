@@ -4,8 +4,15 @@
 //! fields overriding) and cached in the span's extensions: request, user and session ids,
 //! component, function name and the OpenTelemetry trace and span ids. An event then costs one
 //! span lookup, one `Arc` clone, one pass over its fields (which encodes `data` into a
-//! per-thread buffer and keeps the message and the other record keys aside) and the encoding
-//! of the line around it into the writer's thread-local line buffer.
+//! per-thread buffer, with each field's key escaped and redaction-checked once per call site,
+//! and keeps the message and the other record keys aside) and the line around it: its
+//! repeated parts (component, logger, ids, code context) come from a per-thread cache of
+//! record heads keyed by (layer, scope, call site), so only the timestamp, level, message and
+//! data are encoded per event.
+//!
+//! The spans of [`LogContext`](crate::LogContext)s are this layer's own (see
+//! `context_span`): it opens their OTel span context, makes it current while they are
+//! entered, and writes their span record when they close.
 
 use std::cell::RefCell;
 use std::error::Error;
@@ -114,7 +121,8 @@ impl Shared {
 
     /// Writes one record in `scope`, and marks the scope's span as failed for errors.
     pub(crate) fn write<'a>(&self, scope: Option<&'a Scope>, mut record: Record<'a>) {
-        if let Some(scope) = scope {
+        // A record with a head (the event layer's) already carries the scope's ids.
+        if let (Some(scope), None) = (scope, record.head) {
             record = scope.ids(record);
         }
         // Lossless by default: a full queue waits. A writer that is shut down drops the record,
@@ -988,15 +996,20 @@ mod tests {
         assert_eq!(type_name_len("Error: x"), 0);
     }
 
+    /// A tracekit subscriber writing under `root`, with `default` as the default component.
+    fn subscriber(root: &std::path::Path, default: &str) -> (tracing::Dispatch, crate::Guard) {
+        crate::builder()
+            .root(root)
+            .default_component(default)
+            .panic_hook(false)
+            .build()
+            .unwrap()
+    }
+
     /// The records written under `f`, parsed, with `component` `t` (so in `logs/t/t.log`).
     fn records(f: impl FnOnce()) -> Vec<serde_json::Value> {
         let dir = tempfile::tempdir().unwrap();
-        let (dispatch, guard) = crate::builder()
-            .root(dir.path())
-            .default_component("t")
-            .panic_hook(false)
-            .build()
-            .unwrap();
+        let (dispatch, guard) = subscriber(dir.path(), "t");
         tracing::dispatcher::with_default(&dispatch, f);
         drop(guard);
         let text = std::fs::read_to_string(dir.path().join("logs/t/t.log")).unwrap();
@@ -1057,12 +1070,7 @@ mod tests {
     #[test]
     fn timing_field_marks_a_timing_record() {
         let dir = tempfile::tempdir().unwrap();
-        let (dispatch, guard) = crate::builder()
-            .root(dir.path())
-            .default_component("t")
-            .panic_hook(false)
-            .build()
-            .unwrap();
+        let (dispatch, guard) = subscriber(dir.path(), "t");
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::info!({ TIMING_FIELD } = true, duration_ms = 1.5, "timed");
             tracing::info!(duration_ms = 2.5, "not timed");
@@ -1092,12 +1100,7 @@ mod tests {
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let (dispatch, guard) = crate::builder()
-            .root(dir.path())
-            .default_component("t")
-            .panic_hook(false)
-            .build()
-            .unwrap();
+        let (dispatch, guard) = subscriber(dir.path(), "t");
         tracing::dispatcher::with_default(&dispatch, || {
             for round in 0..2_u64 {
                 let _a = crate::LogContext::new().request_id("req-a").enter();
@@ -1154,12 +1157,7 @@ mod tests {
         }
         // Another layer (another default component) on the same thread, same call site.
         let dir = tempfile::tempdir().unwrap();
-        let (dispatch, guard) = crate::builder()
-            .root(dir.path())
-            .default_component("other")
-            .panic_hook(false)
-            .build()
-            .unwrap();
+        let (dispatch, guard) = subscriber(dir.path(), "other");
         tracing::dispatcher::with_default(&dispatch, || log(None, 99));
         drop(guard);
         let text = std::fs::read_to_string(dir.path().join("logs/other/other.log")).unwrap();
