@@ -14,7 +14,7 @@ use super::stats::DurationStats;
 use super::time::Timestamp;
 use super::{check_component, AnalyzeError, LogAnalyzer};
 
-const DURATION_KEY: &[u8] = b"\"duration_ms\":";
+use super::record::DURATION as DURATION_KEY;
 
 /// The statistics of one function's timing records.
 ///
@@ -193,14 +193,22 @@ impl LogAnalyzer {
         let visit = |acc: &mut PerfAcc, skips: &mut Skips, block: Block<'_>| {
             // One search for `"duration_ms":` runs ahead over the whole block, instead of one
             // per line: `next` is the next hit, in block offsets.
+            // Every hit is found once; a line's hits tell the reader where its duration key
+            // is, when it has exactly one.
             let bytes = block.bytes;
             let mut next = finder.find(bytes);
             for (offset, line) in block.lines() {
-                let end = (offset - block.offset) as usize + line.len();
-                let has_duration = next.is_some_and(|h| h < end);
-                if has_duration {
-                    next = finder.find(&bytes[end..]).map(|i| end + i);
+                let start = (offset - block.offset) as usize;
+                let end = start + line.len();
+                let mut key = None;
+                let mut hits = 0;
+                while let Some(h) = next.filter(|&h| h < end) {
+                    key = Some(h - start);
+                    hits += 1;
+                    let from = h + DURATION_KEY.len();
+                    next = finder.find(&bytes[from..]).map(|i| from + i);
                 }
+                let has_duration = hits > 0;
                 if line.is_empty() {
                     continue;
                 }
@@ -216,7 +224,7 @@ impl LogAnalyzer {
                         continue;
                     }
                     let fast = if has_duration {
-                        reader.read(line)
+                        reader.read_found(line, key.filter(|_| hits == 1))
                     } else {
                         Some(FastTiming::NotTiming)
                     };

@@ -497,26 +497,92 @@ fn fast_timing(line: &[u8]) -> Option<FastTiming<'_>> {
 /// Reads timing records like [`fast_timing_at`], jumping straight to the `message` key when
 /// no `{` or `[` byte stands before it: then every value before it is a string, and inside
 /// a string every `"` is escaped, so the first `","message":"` is the top-level key.
+///
+/// From there the encoder's own timing record (`data` right after the message, ending with
+/// `duration_ms`, then `context` opening with `function`) is read at those landmarks
+/// ([`encoder_timing`]); any other layout is walked key by key ([`fast_timing_at`]).
 #[derive(Debug)]
 pub(crate) struct TimingReader {
     message: memchr::memmem::Finder<'static>,
+    duration: memchr::memmem::Finder<'static>,
+    function: memchr::memmem::Finder<'static>,
 }
+
+/// The key of a timing record's duration, in `data`.
+pub(crate) const DURATION: &[u8] = b"\"duration_ms\":";
+
+/// What stands between the message and the data's first key, and between the duration and
+/// the function's value, in the encoder's layout.
+const AFTER_MESSAGE: &[u8] = b",\"data\":{";
+const BEFORE_FUNCTION: &[u8] = b"},\"context\":{\"function\":\"";
 
 impl TimingReader {
     pub(crate) fn new() -> TimingReader {
         TimingReader {
             message: memchr::memmem::Finder::new(b"\",\"message\":\""),
+            duration: memchr::memmem::Finder::new(DURATION),
+            function: memchr::memmem::Finder::new(b"\"function\":"),
         }
     }
 
+    /// Reads a line. `None`: unsure, parse it fully.
     pub(crate) fn read<'a>(&self, line: &'a [u8]) -> Option<FastTiming<'a>> {
+        let key = self.duration.find(line);
+        let once = key.is_none_or(|k| self.duration.find(&line[k + DURATION.len()..]).is_none());
+        self.read_found(line, key.filter(|_| once))
+    }
+
+    /// [`read`](Self::read) for a caller that has searched the line for `"duration_ms":`
+    /// already: `key` is where it stands when it stands there exactly once, else `None`.
+    pub(crate) fn read_found<'a>(
+        &self,
+        line: &'a [u8],
+        key: Option<usize>,
+    ) -> Option<FastTiming<'a>> {
         (line.first() == Some(&b'{')).then_some(())?;
         match self.message.find(line) {
-            Some(m) if memchr::memchr2(b'{', b'[', &line[1..m]).is_none() => {
-                fast_timing_at(line, m + 2)
-            }
+            Some(m) if memchr::memchr2(b'{', b'[', &line[1..m]).is_none() => key
+                .and_then(|k| self.encoder_timing(line, m, k))
+                .or_else(|| fast_timing_at(line, m + 2)),
             _ => fast_timing_at(line, 1),
         }
+    }
+
+    /// The encoder's timing record, `..."message":"M","data":{...,"duration_ms":N},
+    /// "context":{"function":"F"...`, read without walking its keys; `None` (walk them)
+    /// unless every step below holds. `m` is where `","message":"` stands, at the top level.
+    ///
+    /// Why the landmarks are what they seem: inside a JSON string every `"` is escaped, so
+    /// `"duration_ms":` and `"function":` (whose last quote follows a letter) are always
+    /// keys, never string content. With no `{`, `[` or `}` between the data's `{` and the
+    /// duration key, that key is the data's own; with no second `"duration_ms":` and no
+    /// `"function":` after the function's value, neither is repeated (a repeated key counts
+    /// last, as in the full parse). `key` is where the line's only `"duration_ms":` stands.
+    fn encoder_timing<'a>(&self, line: &'a [u8], m: usize, key: usize) -> Option<FastTiming<'a>> {
+        let mut c = Cursor { b: line, i: m + 12 };
+        c.string()?; // the message
+        let data = c.i + AFTER_MESSAGE.len();
+        if line.get(c.i..data)? != AFTER_MESSAGE
+            || key < data
+            || memchr::memchr3(b'{', b'[', b'}', &line[data..key]).is_some()
+        {
+            return None;
+        }
+        c.i = key + DURATION.len();
+        let ms = c.number()?;
+        let after = c.i + BEFORE_FUNCTION.len();
+        if line.get(c.i..after)? != BEFORE_FUNCTION {
+            return None;
+        }
+        c.i = after - 1;
+        let (raw, escaped) = c.string()?;
+        if escaped || self.function.find(&line[c.i..]).is_some() {
+            return None;
+        }
+        Some(FastTiming::Timing(
+            ms,
+            Cow::Borrowed(std::str::from_utf8(raw).ok()?),
+        ))
     }
 }
 
@@ -608,6 +674,41 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
     Some(FastTiming::Timing(ms, text))
 }
 
+/// `[-]digits[.digits]` with at most 15 digits, as an `f64`: the same value as `str::parse`
+/// gives, for less. Such a number is `m / 10^k` with `m < 2^53` and `k <= 15`, both exact
+/// in an `f64`, and one IEEE division rounds their quotient correctly (Clinger's fast
+/// path, which the standard parser takes for the same inputs). `None` for anything else.
+fn short_decimal(text: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, text),
+    };
+    let mut m = 0u64;
+    let mut n = 0;
+    let mut point = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(b - b'0');
+                n += 1;
+                if n > 15 {
+                    return None;
+                }
+            }
+            b'.' if point.is_none() && i > 0 && i + 1 < digits.len() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    let v = m as f64 / POW10[point.map_or(0, |p| digits.len() - p - 1)];
+    Some(if negative { -v } else { v })
+}
+
 /// A position in a line, for [`fast_timing_at`].
 struct Cursor<'a> {
     b: &'a [u8],
@@ -657,7 +758,11 @@ impl<'a> Cursor<'a> {
         let end = rest
             .iter()
             .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))?;
-        let v: f64 = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+        let text = &rest[..end];
+        let v = match short_decimal(text) {
+            Some(v) => v,
+            None => std::str::from_utf8(text).ok()?.parse().ok()?,
+        };
         if end == 0 || !v.is_finite() {
             return None;
         }
@@ -735,6 +840,128 @@ mod fast_tests {
                 "{}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+
+    /// Lines in the encoder's layout, read at its landmarks (`encoder_timing`), and lines
+    /// that look like it but are not: every answer agrees with the full parse.
+    #[test]
+    fn the_encoder_layout_is_read_at_its_landmarks() {
+        const HEAD: &str = r#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"ranking","logger":"ranking","request_id":"req-1","#;
+        let reader = TimingReader::new();
+        let cases = [
+            // The encoder's timing record: read at the landmarks.
+            (
+                r#""message":"Stage completed","data":{"input_count":1898,"output_count":400,"duration_ms":128.04},"context":{"function":"rank_candidates","file":"ranking.rs","line":91}}"#,
+                true,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":-0.5},"context":{"function":"f"}}"#,
+                true,
+            ),
+            (
+                r#""message":"say \",\"data\":{\"duration_ms\":1}","data":{"note":"a,b:c","duration_ms":7},"context":{"function":"f"}}"#,
+                true,
+            ),
+            // Not at the landmarks: walked key by key, with the same answer.
+            (
+                r#""message":"m","data":{"n":{"duration_ms":1},"duration_ms":45.5},"context":{"function":"f"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":45.5,"n":1},"context":{"function":"f"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":45.5},"context":{"function":"a","function":"b"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":45.5},"context":{"function":"f\"g"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":1e3},"context":{"function":"f"}}"#,
+                true, // read at the landmarks; the number by the standard parser,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":1,"duration_ms":2},"context":{"function":"f"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"a":"}","duration_ms":3},"context":{"function":"f"}}"#,
+                false,
+            ),
+            (
+                r#""message":"m","data":{"duration_ms":3},"context":{"line":1,"function":"f"}}"#,
+                false,
+            ),
+        ];
+        for (tail, landmarks) in cases {
+            let line = format!("{HEAD}{tail}");
+            let line = line.as_bytes();
+            let m = reader.message.find(line).unwrap();
+            let key = reader.duration.find(line).unwrap();
+            let at_landmarks = reader.encoder_timing(line, m, key);
+            assert_eq!(at_landmarks.is_some(), landmarks, "{tail}");
+            let read = reader.read(line);
+            assert_eq!(read, Some(full(line)), "{tail}");
+            if let Some(fast) = at_landmarks {
+                assert_eq!(Some(fast), read, "{tail}");
+            }
+        }
+    }
+
+    /// The short-decimal path gives the standard parser's value, bit for bit.
+    #[test]
+    fn short_decimals_parse_like_the_standard_parser() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.1",
+            "0.3",
+            "123456789012345",
+            "9.99999999999999",
+            "1.5",
+            "-128.04",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 15 + 1) as usize;
+            let mantissa = (x >> 8) % 10u64.pow(digits as u32);
+            let mut t = format!("{mantissa:0digits$}");
+            let point = (x >> 60) as usize % (digits + 1);
+            if point > 0 && point < t.len() {
+                t.insert(point, '.');
+            }
+            if x & 1 == 1 {
+                t.insert(0, '-');
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            let want: f64 = t.parse().unwrap();
+            let got = short_decimal(t.as_bytes()).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(got.to_bits(), want.to_bits(), "{t}");
+        }
+        for t in [
+            "",
+            "-",
+            "1.",
+            ".5",
+            "1.2.3",
+            "1e5",
+            "+1",
+            "1234567890123456",
+            "0x1",
+        ] {
+            assert_eq!(short_decimal(t.as_bytes()), None, "{t}");
         }
     }
 
