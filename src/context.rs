@@ -5,12 +5,14 @@ use std::future::Future;
 use std::sync::Arc;
 
 use opentelemetry::baggage::{Baggage, BaggageExt};
+use opentelemetry::StringValue;
+use tracing::field::Empty;
 use tracing::instrument::Instrumented;
 use tracing::span::EnteredSpan;
 use tracing::{Instrument, Span};
 
 use crate::exporters::FieldWriter;
-use crate::layer::{set_extras, CONTEXT_TARGET};
+use crate::layer::{PendingContext, CONTEXT_TARGET, PENDING};
 
 /// The OpenTelemetry attribute and baggage key of the request id.
 pub const REQUEST_ID_KEY: &str = "request.id";
@@ -97,10 +99,10 @@ pub const SESSION_ID_KEY: &str = "session.id";
 #[derive(Clone, Default)]
 #[must_use = "a LogContext does nothing until it is entered"]
 pub struct LogContext {
-    request_id: Option<String>,
-    user_id: Option<String>,
-    session_id: Option<String>,
-    component: Option<String>,
+    request_id: Option<Arc<str>>,
+    user_id: Option<Arc<str>>,
+    session_id: Option<Arc<str>>,
+    component: Option<Arc<str>>,
     fields: Vec<(Arc<str>, ContextValue)>,
     parent: Option<opentelemetry::Context>,
 }
@@ -142,8 +144,8 @@ impl LogContext {
     /// assert_eq!(record["request_id"], "req-123");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn request_id(mut self, id: impl Into<String>) -> Self {
-        self.request_id = Some(id.into());
+    pub fn request_id(mut self, id: impl AsRef<str>) -> Self {
+        self.request_id = Some(id.as_ref().into());
         self
     }
 
@@ -161,8 +163,8 @@ impl LogContext {
     /// assert_eq!(record["user_id"], "user-456");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn user_id(mut self, id: impl Into<String>) -> Self {
-        self.user_id = Some(id.into());
+    pub fn user_id(mut self, id: impl AsRef<str>) -> Self {
+        self.user_id = Some(id.as_ref().into());
         self
     }
 
@@ -180,8 +182,8 @@ impl LogContext {
     /// assert_eq!(record["session_id"], "session-789");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn session_id(mut self, id: impl Into<String>) -> Self {
-        self.session_id = Some(id.into());
+    pub fn session_id(mut self, id: impl AsRef<str>) -> Self {
+        self.session_id = Some(id.as_ref().into());
         self
     }
 
@@ -199,8 +201,8 @@ impl LogContext {
     /// assert_eq!(record["component"], "serving");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn component(mut self, component: impl Into<String>) -> Self {
-        self.component = Some(component.into());
+    pub fn component(mut self, component: impl AsRef<str>) -> Self {
+        self.component = Some(component.as_ref().into());
         self
     }
 
@@ -276,7 +278,8 @@ impl LogContext {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn span(mut self) -> Span {
-        if let Some(parent) = &self.parent {
+        let base = self.parent.take();
+        if let Some(parent) = &base {
             let baggage = parent.baggage();
             for (slot, key) in [
                 (&mut self.request_id, REQUEST_ID_KEY),
@@ -284,33 +287,31 @@ impl LogContext {
                 (&mut self.session_id, SESSION_ID_KEY),
             ] {
                 if slot.is_none() {
-                    *slot = baggage.get(key).map(|v| v.as_str().to_owned());
+                    *slot = baggage.get(key).map(|v| v.as_str().into());
                 }
             }
         }
         // The new OTel span takes the current OTel context (with our baggage) as its parent.
-        let base = self
-            .parent
-            .take()
-            .unwrap_or_else(opentelemetry::Context::current);
+        let base = base.unwrap_or_else(opentelemetry::Context::current);
         let ours = [
-            (REQUEST_ID_KEY, self.request_id.as_deref()),
-            (USER_ID_KEY, self.user_id.as_deref()),
-            (SESSION_ID_KEY, self.session_id.as_deref()),
+            (REQUEST_ID_KEY, &self.request_id),
+            (USER_ID_KEY, &self.user_id),
+            (SESSION_ID_KEY, &self.session_id),
         ];
         let inherited = base.baggage();
         // Copying baggage costs a validated, hashed, allocating insert per entry: skip it
         // when the ids are already there as they would be written (a nested context that
-        // changes none), and do not copy the entries this context replaces.
+        // changes none), and do not copy the entries this context replaces. The values are
+        // shared with the records' ids, not copied.
         let unchanged = ours.iter().all(|(key, value)| {
-            value.is_none_or(|v| {
+            value.as_deref().is_none_or(|v| {
                 inherited
                     .get_with_metadata(key)
                     .is_some_and(|(b, meta)| b.as_str() == v && meta.as_str().is_empty())
             })
         });
-        let attached = if unchanged {
-            base.attach()
+        let parent = if unchanged {
+            base
         } else {
             let mut baggage = Baggage::new();
             for (key, (value, metadata)) in inherited {
@@ -321,24 +322,42 @@ impl LogContext {
             }
             for (key, value) in ours {
                 if let Some(v) = value {
-                    baggage.insert(key, v.to_owned());
+                    baggage.insert(key, StringValue::from(Arc::clone(v)));
                 }
             }
-            base.with_baggage(baggage).attach()
+            base.with_baggage(baggage)
         };
+        // The event layer takes the values and the parent as the span opens (see
+        // `PendingContext`); the span's fields stay empty unless no tracekit layer is there.
+        PENDING.set(Some(PendingContext {
+            request_id: self.request_id,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            component: self.component,
+            extras: self.fields,
+            parent,
+        }));
         // ERROR level: enabled under every filter short of `off` (see `Builder::build`).
         let span = tracing::error_span!(
             target: CONTEXT_TARGET,
             "request",
-            request.id = self.request_id.as_deref(),
-            user.id = self.user_id.as_deref(),
-            session.id = self.session_id.as_deref(),
-            component = self.component.as_deref(),
+            request.id = Empty,
+            user.id = Empty,
+            session.id = Empty,
+            component = Empty,
         );
-        drop(attached);
-        if !self.fields.is_empty() {
-            // They become the span's attributes too (see `context_span`).
-            span.with_subscriber(|(id, dispatch)| set_extras(dispatch, id, &self.fields));
+        if let Some(unclaimed) = PENDING.take() {
+            // Another subscriber (or a disabled span): it gets the values as fields.
+            for (field, value) in [
+                ("request.id", &unclaimed.request_id),
+                ("user.id", &unclaimed.user_id),
+                ("session.id", &unclaimed.session_id),
+                ("component", &unclaimed.component),
+            ] {
+                if let Some(v) = value {
+                    span.record(field, &**v);
+                }
+            }
         }
         span
     }

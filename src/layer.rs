@@ -14,7 +14,7 @@
 //! `context_span`): it opens their OTel span context, makes it current while they are
 //! entered, and writes their span record when they close.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, OnceLock};
@@ -235,28 +235,53 @@ pub(crate) fn current_scope(dispatch: &Dispatch) -> Option<Arc<Scope>> {
     ext.get::<ScopeExt>().map(|s| Arc::clone(&s.0))
 }
 
-/// Merges `extras` over the extra key-values span `id` inherited; `None` when the span is
-/// unknown to a tracekit subscriber.
-pub(crate) fn set_extras(dispatch: &Dispatch, id: &Id, extras: &[Extra]) -> Option<()> {
-    let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-    let span = registry.span(id)?;
-    let mut ext = span.extensions_mut();
-    let old = ext.get_mut::<ScopeExt>()?;
-    let mut scope = (*old.0).clone();
-    let mut merged: Vec<Extra> = scope
-        .extras
-        .as_deref()
-        .map(<[_]>::to_vec)
-        .unwrap_or_default();
-    for (k, v) in extras {
-        match merged.iter_mut().find(|(mk, _)| mk == k) {
-            Some(slot) => slot.1 = v.clone(),
-            None => merged.push((Arc::clone(k), v.clone())),
+/// What [`LogContext::span`](crate::LogContext::span) hands to the event layer for the
+/// request-context span it is about to open, through [`PENDING`]: its ids and extra
+/// key-values as they are (no copies through span fields), and its parent OTel context
+/// (with the baggage).
+pub(crate) struct PendingContext {
+    pub request_id: Option<Arc<str>>,
+    pub user_id: Option<Arc<str>>,
+    pub session_id: Option<Arc<str>>,
+    pub component: Option<Arc<str>>,
+    pub extras: Vec<Extra>,
+    pub parent: opentelemetry::Context,
+}
+
+thread_local! {
+    /// Set by `LogContext::span` right before it opens its span, taken by `on_new_span` of
+    /// that span (spans open synchronously on the opening thread); taken back by
+    /// `LogContext::span` when no tracekit layer took it.
+    pub(crate) static PENDING: Cell<Option<PendingContext>> = const { Cell::new(None) };
+}
+
+impl PendingContext {
+    /// Sets the ids, component and extras over those `scope` inherited; returns the parent.
+    fn apply(self, scope: &mut Scope) -> opentelemetry::Context {
+        SpanFields {
+            request_id: self.request_id,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            component: self.component,
+            error: None,
         }
+        .apply(scope);
+        if !self.extras.is_empty() {
+            let mut merged: Vec<Extra> = scope
+                .extras
+                .as_deref()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            for (k, v) in self.extras {
+                match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                    Some(slot) => slot.1 = v,
+                    None => merged.push((k, v)),
+                }
+            }
+            scope.extras = Some(merged.into());
+        }
+        self.parent
     }
-    scope.extras = Some(merged.into());
-    old.0 = scope.seal();
-    Some(())
 }
 
 impl<S> Layer<S> for TracekitLayer
@@ -289,9 +314,14 @@ where
         own.apply(&mut scope);
 
         if meta.target() == CONTEXT_TARGET {
-            // A request context: its span is tracekit's own (see `context_span`); the current
-            // OTel context, attached by `LogContext::span` with the baggage, is its parent.
-            crate::context_span::open(&mut scope, opentelemetry::Context::current(), own.error);
+            // A request context: its span is tracekit's own (see `context_span`). Its values
+            // and parent come from `LogContext::span`; a context span opened some other way
+            // has its fields, and the current OTel context as parent.
+            let parent = match PENDING.take() {
+                Some(pending) => pending.apply(&mut scope),
+                None => opentelemetry::Context::current(),
+            };
+            crate::context_span::open(&mut scope, parent, own.error);
             span.extensions_mut().insert(ScopeExt(scope.seal()));
             return;
         }

@@ -641,6 +641,54 @@ fn request_context_under_a_strict_filter() {
     assert_eq!(request["span_id"], kept["span_id"]);
 }
 
+/// Under a subscriber that is not tracekit's, a context's values are its span's fields; a
+/// context opened while contexts are filtered out leaves nothing behind for the next one.
+#[test]
+fn request_context_values_without_tracekit() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let make = buffer.clone();
+    let fmt = tracing_subscriber::fmt()
+        .with_writer(move || make.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(fmt, || {
+        LogContext::new()
+            .request_id("req-fmt")
+            .user_id("user-fmt")
+            .in_scope(|| info!("inside"));
+    });
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains(r#"request{request.id="req-fmt" user.id="user-fmt"}"#),
+        "{text}"
+    );
+
+    let (_dir, records) = run_filtered("off", tracekit::builder(), |_| {
+        let _off = LogContext::new().request_id("req-off").enter();
+    });
+    assert!(records.is_empty());
+    let (_dir, records) = run(tracekit::builder(), |_| {
+        let _skipped = LogContext::new().request_id("req-none").span();
+        LogContext::new()
+            .user_id("user-2")
+            .in_scope(|| info!("second"));
+    });
+    let second = one(&records, "second");
+    assert_eq!(second["user_id"], "user-2");
+    assert_eq!(second.get("request_id"), None, "{second}");
+}
+
 #[derive(Debug)]
 #[allow(dead_code)]
 struct DbConfig {
