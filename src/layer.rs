@@ -952,6 +952,7 @@ impl SpanFields {
     }
 
     fn apply(&mut self, scope: &mut Scope) {
+        let own_component = self.component.is_some();
         for (from, to) in [
             (&mut self.request_id, &mut scope.request_id),
             (&mut self.user_id, &mut scope.user_id),
@@ -962,7 +963,8 @@ impl SpanFields {
                 *to = Some(v);
             }
         }
-        if let Some(c) = &scope.component {
+        // An inherited component was normalized where it was set.
+        if let (true, Some(c)) = (own_component, &scope.component) {
             if let std::borrow::Cow::Owned(n) = normalize_component(c) {
                 scope.component = Some(n.into());
             }
