@@ -23,10 +23,12 @@
 //! Per-event caller cost: events timed in chunks of `CHUNK`, the tool drained between chunks
 //! outside the timing (tracekit: `flush`; tracing-appender and slog: until their worker has
 //! written every record; OTel: `force_flush`); then p50/p99 of single events and a disabled
-//! (`DEBUG`) event. End-to-end throughput: `BATCH` events from 1 or 2 threads until they are
+//! (`DEBUG`) event; for tracekit also a `LogContext` opened and closed inside the request
+//! context (issue 3 wants it in the same run as the anchors). End-to-end throughput: `BATCH` events from 1 or 2 threads until they are
 //! all written (OTel: until `force_flush` returns), each measurement in a child process (this
 //! binary run again with `TRACEKIT_ANCHOR_CHILD` set), so that the peak RSS is the tool's own.
-//! A summary with ratios against tracekit closes the run.
+//! A summary with ratios against tracekit closes the run, with tracekit's times scaled to the
+//! machine where issue 3 measured `fmt_json` at 2.9 µs per event.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -40,7 +42,8 @@ use std::time::{Duration, Instant, SystemTime};
 mod common;
 
 use common::{time_in_chunks, CHUNK};
-use criterion::{Bencher, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use opentelemetry::logs::AnyValue;
 use opentelemetry_appender_tracing::layer::{OpenTelemetryTracingBridge, TracingSpanAttributes};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -646,10 +649,43 @@ impl Sustained {
     }
 }
 
-fn per_event(c: &mut Criterion) -> Vec<PerEvent> {
+/// Opening and closing a `LogContext` inside the request context (its span, baggage and span
+/// record), timed in chunks with the writer flushed between them outside the timing, as the
+/// events are; returns the mean over every timed chunk.
+fn log_context_open_close(group: &mut BenchmarkGroup<'_, WallTime>, anchor: &Anchor) -> Duration {
+    let Sink::Tracekit { guard, .. } = &anchor.sink else {
+        unreachable!("tracekit only")
+    };
+    let (mut nanos, mut count) = (0u128, 0u64);
+    group.bench_function(
+        BenchmarkId::new("log_context_open_close", "tracekit"),
+        |b| {
+            b.iter_custom(|iters| {
+                let total = time_in_chunks(
+                    iters,
+                    |_| guard.writer().flush().expect("tracekit flush"),
+                    || {
+                        let cx = LogContext::new()
+                            .request_id(black_box("req-1"))
+                            .user_id("user-1")
+                            .enter();
+                        drop(black_box(cx));
+                    },
+                );
+                nanos += total.as_nanos();
+                count += iters;
+                total
+            })
+        },
+    );
+    Duration::from_nanos((nanos / u128::from(count.max(1))) as u64)
+}
+
+fn per_event(c: &mut Criterion) -> (Vec<PerEvent>, Duration) {
     let mut group = c.benchmark_group("anchors");
     group.throughput(Throughput::Elements(1));
     let mut results = Vec::new();
+    let mut context = Duration::ZERO;
     for tool in Tool::PER_EVENT {
         let dir = tempfile::tempdir().expect("temporary directory");
         let anchor = Anchor::start(tool, dir.path());
@@ -664,6 +700,9 @@ fn per_event(c: &mut Criterion) -> Vec<PerEvent> {
                 }
             };
             let p = percentiles(&anchor, emit);
+            if tool == Tool::Tracekit {
+                context = log_context_open_close(&mut group, &anchor);
+            }
             if tool != Tool::OtelQueue64k {
                 let id = BenchmarkId::new("disabled_event", tool.name());
                 match emit {
@@ -688,7 +727,7 @@ fn per_event(c: &mut Criterion) -> Vec<PerEvent> {
         });
     }
     group.finish();
-    results
+    (results, context)
 }
 
 fn throughput(c: &mut Criterion) -> Vec<(Tool, usize, Sustained)> {
@@ -785,7 +824,15 @@ fn ratio(x: f64, base: f64) -> String {
     }
 }
 
-fn print_summary(per_event: &[PerEvent], sustained: &[(Tool, usize, Sustained)]) {
+/// What issue 3 measured tracing-subscriber `fmt().json()` + tracing-appender at, per event,
+/// where it set its absolute targets: the yardstick for reading this run's times there.
+const ISSUE_ANCHOR: Duration = Duration::from_nanos(2_900);
+
+fn print_summary(
+    per_event: &[PerEvent],
+    context: Duration,
+    sustained: &[(Tool, usize, Sustained)],
+) {
     println!(
         "\nanchors: caller cost of an enabled event, chunks of {CHUNK} drained outside the timing \
          (mean: of every timed chunk, warm-up included; p50/p99: single events)"
@@ -812,6 +859,23 @@ fn print_summary(per_event: &[PerEvent], sustained: &[(Tool, usize, Sustained)])
                 r.produced,
                 100.0 * r.in_file as f64 / r.produced.max(1) as f64
             ),
+        );
+    }
+    // This run's times on the machine where the targets were set: scaled by the anchor.
+    if let (Some(tk), Some(fmt)) = (
+        per_event.iter().find(|r| r.tool == Tool::Tracekit),
+        per_event.iter().find(|r| r.tool == Tool::FmtJson),
+    ) {
+        let scale = ISSUE_ANCHOR.as_secs_f64() / fmt.mean.as_secs_f64().max(1e-12);
+        let at = |d: Duration| Duration::from_nanos((d.as_nanos() as f64 * scale) as u64);
+        println!(
+            "\nanchors: LogContext open + close {context:?} (mean); fmt_json here {:?} against \
+             {ISSUE_ANCHOR:?} in issue 3, so at that speed: event p50 {:?}, p99 {:?}, \
+             LogContext {:?}",
+            fmt.mean,
+            at(tk.p50),
+            at(tk.p99),
+            at(context)
         );
     }
     println!("\nanchors: the first event line of each tool");
@@ -849,8 +913,8 @@ fn main() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
-    let per_event = per_event(&mut c);
+    let (per_event, context) = per_event(&mut c);
     let sustained = throughput(&mut c);
-    print_summary(&per_event, &sustained);
+    print_summary(&per_event, context, &sustained);
     c.final_summary();
 }
