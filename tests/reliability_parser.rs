@@ -3,12 +3,14 @@
 //! or sorted keys, timestamps in several RFC 3339 spellings) parse to what serde_json reads
 //! from the same line; a line with a contract key of the wrong type, or cut short, is
 //! refused, as serde_json's reading says it must be; the fast paths agree with the full
-//! parse (`check_line`). Cases: `PROPTEST_CASES` (default 2000).
+//! parse (`check_line`), also on timing records written by the encoder. Cases:
+//! `PROPTEST_CASES` (default 2000).
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tracekit::analyzer::fuzzing::{check_line, parse_line};
 use tracekit::analyzer::{SkipReason, Timestamp};
+use tracekit::exporters::{CodeContext, Level, Record, RecordEncoder};
 
 const STRING_KEYS: [&str; 9] = [
     "level",
@@ -172,6 +174,40 @@ proptest! {
             prop_assert_eq!(&got.traceback, &string_of(want, "traceback"));
         }
         check_line(text.as_bytes());
+    }
+
+    /// Timing records as the encoder writes them (any message, any data around the duration,
+    /// any function or none): the analyzer's fast timing reader agrees with the full parse
+    /// (`check_line`), and the full parse reads back the duration that went in.
+    #[test]
+    fn encoder_timing_records_read_back(
+        message in ".*",
+        function in proptest::option::of(".*"),
+        ms in prop_oneof![
+            (-1_000_000i64..1_000_000_000).prop_map(|n| n as f64 / 100.0),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()),
+        ],
+        data in prop::collection::vec(("[a-z_]{1,12}", json_value()), 0..4),
+    ) {
+        let mut map: Map<String, Value> = data.into_iter().collect();
+        map.insert("duration_ms".into(), json!(ms));
+        let context = CodeContext {
+            function: function.as_deref(),
+            line: Some(7),
+            ..CodeContext::default()
+        };
+        let record = Record::new(Level::INFO, "ranking", &message)
+            .data(&map)
+            .context(context)
+            .timing(true);
+        let mut out = Vec::new();
+        RecordEncoder::default().encode(&record, &mut out);
+        let line = out.strip_suffix(b"\n").unwrap();
+        check_line(line);
+        let entry = parse_line(line)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {}", String::from_utf8_lossy(line))))?;
+        let data = entry.data.unwrap_or_default();
+        prop_assert_eq!(data["duration_ms"].as_f64(), Some(ms));
     }
 
     #[test]
