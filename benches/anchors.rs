@@ -24,9 +24,10 @@
 //! outside the timing (tracekit: `flush`; tracing-appender and slog: until their worker has
 //! written every record; OTel: `force_flush`); then p50/p99 of single events and a disabled
 //! (`DEBUG`) event; for tracekit also a `LogContext` opened and closed inside the request
-//! context (issue 3 wants it in the same run as the anchors). End-to-end throughput: `BATCH` events from 1 or 2 threads until they are
-//! all written (OTel: until `force_flush` returns), each measurement in a child process (this
-//! binary run again with `TRACEKIT_ANCHOR_CHILD` set), so that the peak RSS is the tool's own.
+//! context (issue 3 wants it in the same run as the anchors). End-to-end throughput: `BATCH`
+//! events from 1 or 2 threads until they are all written (OTel: until `force_flush` returns),
+//! each measurement in a child process (this binary run again with `TRACEKIT_ANCHOR_CHILD`
+//! set), so that the peak RSS is the tool's own.
 //! A summary with ratios against tracekit closes the run, with tracekit's times scaled to the
 //! machine where issue 3 measured `fmt_json` at 2.9 µs per event.
 

@@ -622,6 +622,35 @@ fn request_context_span_is_an_otel_span() {
     assert_eq!(attr("experiment").as_deref(), Some("v2"));
 }
 
+/// A context's component is normalized once, where it is set: its span and a child span that
+/// inherits it carry the normalized name as their OTel `component` attribute, and the records
+/// land in that component's directory.
+#[test]
+fn context_component_is_normalized_for_otel() {
+    let probe = SpanProbe::default();
+    let builder = tracekit::builder().span_processor(probe.clone());
+    let (_dir, records) = run(builder, |_| {
+        LogContext::new()
+            .request_id("req-c")
+            .component("CandidateGenerator")
+            .in_scope(|| info_span!("work").in_scope(|| info!("inside")));
+    });
+    assert_eq!(one(&records, "inside")["component"], "candidate_generator");
+    let spans = probe.0.lock().unwrap();
+    for name in ["request", "work"] {
+        let data = spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("span {name}"));
+        let component = data
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "component")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(component.as_deref(), Some("candidate_generator"), "{name}");
+    }
+}
+
 /// Request contexts work under any filter short of `off`.
 #[test]
 fn request_context_under_a_strict_filter() {

@@ -8,13 +8,12 @@ use serde::Serialize;
 use super::files::{self, LogFile};
 use super::record::{
     is_error_level, quick_level, quick_timestamp, FastTiming, LogEntry, RecordView, TimingReader,
+    DURATION,
 };
 use super::scan::{self, Block, ScanReport, Skips};
 use super::stats::DurationStats;
 use super::time::Timestamp;
 use super::{check_component, AnalyzeError, LogAnalyzer};
-
-use super::record::DURATION as DURATION_KEY;
 
 /// The statistics of one function's timing records.
 ///
@@ -187,14 +186,13 @@ impl LogAnalyzer {
         since: Option<Timestamp>,
     ) -> Result<PerformanceReport, AnalyzeError> {
         let (all, selected) = self.component_files(component)?;
-        let finder = Finder::new(DURATION_KEY);
+        let finder = Finder::new(DURATION);
         let since_micros = since.map_or(i64::MIN, Timestamp::micros);
         let reader = TimingReader::new();
         let visit = |acc: &mut PerfAcc, skips: &mut Skips, block: Block<'_>| {
             // One search for `"duration_ms":` runs ahead over the whole block, instead of one
-            // per line: `next` is the next hit, in block offsets.
-            // Every hit is found once; a line's hits tell the reader where its duration key
-            // is, when it has exactly one.
+            // per line: `next` is the next hit, in block offsets. Every hit is found once; a
+            // line's hits tell the reader where its duration key is, when it has exactly one.
             let bytes = block.bytes;
             let mut next = finder.find(bytes);
             for (offset, line) in block.lines() {
@@ -205,7 +203,7 @@ impl LogAnalyzer {
                 while let Some(h) = next.filter(|&h| h < end) {
                     key = Some(h - start);
                     hits += 1;
-                    let from = h + DURATION_KEY.len();
+                    let from = h + DURATION.len();
                     next = finder.find(&bytes[from..]).map(|i| from + i);
                 }
                 let has_duration = hits > 0;
@@ -333,7 +331,7 @@ impl LogAnalyzer {
         limit: Option<usize>,
     ) -> Result<SlowReport, AnalyzeError> {
         let (all, selected) = self.component_files(component)?;
-        let finder = Finder::new(DURATION_KEY);
+        let finder = Finder::new(DURATION);
         type Acc = Vec<(f64, i64, usize, u64, LogEntry)>;
         let visit = |acc: &mut Acc, skips: &mut Skips, block: Block<'_>| {
             for (offset, line) in block.lines_with(&finder) {
@@ -389,7 +387,7 @@ impl LogAnalyzer {
 fn any_duration_over(finder: &Finder<'_>, line: &[u8], threshold: f64) -> bool {
     let mut rest = line;
     while let Some(i) = finder.find(rest) {
-        rest = &rest[i + DURATION_KEY.len()..];
+        rest = &rest[i + DURATION.len()..];
         let start = rest
             .iter()
             .position(|b| !b.is_ascii_whitespace())
@@ -417,7 +415,7 @@ mod tests {
 
     #[test]
     fn threshold_prefilter_is_conservative() {
-        let f = Finder::new(DURATION_KEY);
+        let f = Finder::new(DURATION);
         assert!(!any_duration_over(
             &f,
             br#"{"data":{"duration_ms":12.5}}"#,

@@ -882,7 +882,7 @@ mod fast_tests {
             ),
             (
                 r#""message":"m","data":{"duration_ms":1e3},"context":{"function":"f"}}"#,
-                true, // read at the landmarks; the number by the standard parser,
+                true, // read at the landmarks; the number by the standard parser
             ),
             (
                 r#""message":"m","data":{"duration_ms":1,"duration_ms":2},"context":{"function":"f"}}"#,
