@@ -2,8 +2,9 @@
 //!
 //! Each span gets a [`Scope`] computed once in `on_new_span` (inherited from its parent, its own
 //! fields overriding) and cached in the span's extensions: request, user and session ids,
-//! component, function name and the OpenTelemetry trace and span ids. An event then costs one
-//! span lookup, one `Arc` clone, one pass over its fields (which encodes `data` into a
+//! component, function name and the OpenTelemetry trace and span ids. The layer keeps its own
+//! per-thread stack of the spans entered, with their scopes, so an event costs no registry
+//! lookup: one `Arc` clone of the innermost scope, one pass over its fields (which encodes `data` into a
 //! per-thread buffer, with each field's key escaped and redaction-checked once per call site,
 //! and keeps the message and the other record keys aside) and the line around it: its
 //! repeated parts (component, logger, ids, code context) come from a per-thread cache of
@@ -17,6 +18,7 @@
 use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::{SpanId, Status, TraceContextExt, TraceId};
@@ -401,28 +403,53 @@ where
         let sealed = scope.seal();
         old.0 = Arc::clone(&sealed);
         drop(ext);
+        // Entered spans hold the old scope: they look it up again.
+        SCOPE_EPOCH.fetch_add(1, Ordering::Release);
         if let Some(message) = error {
             sealed.set_error(&message);
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        // A request context's OTel context is current while its span is entered, as
-        // tracing-opentelemetry does for its spans: child spans and `inject` see it.
         let Some(span) = ctx.span(id) else { return };
-        if span.metadata().target() != CONTEXT_TARGET {
-            return;
-        }
-        let cx = span
+        let scope = span
             .extensions()
             .get::<ScopeExt>()
-            .and_then(|s| s.0.otel.clone());
-        if let Some(cx) = cx {
-            ATTACHED.with(|a| a.borrow_mut().push((id.clone(), cx.attach())));
+            .map(|s| Arc::clone(&s.0));
+        // A request context's OTel context is current while its span is entered, as
+        // tracing-opentelemetry does for its spans: child spans and `inject` see it.
+        if span.metadata().target() == CONTEXT_TARGET {
+            if let Some(cx) = scope.as_ref().and_then(|s| s.otel.clone()) {
+                ATTACHED.with(|a| a.borrow_mut().push((id.clone(), cx.attach())));
+            }
         }
+        let layer = self.shared.serial;
+        let _ = ENTERED.try_with(|entered| {
+            if let Ok(mut entered) = entered.try_borrow_mut() {
+                let duplicate = entered.iter().any(|f| f.layer == layer && f.id == *id);
+                entered.push(EnteredSpan {
+                    layer,
+                    id: id.clone(),
+                    duplicate,
+                    epoch: SCOPE_EPOCH.load(Ordering::Acquire),
+                    scope,
+                });
+            }
+        });
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let layer = self.shared.serial;
+        let _ = ENTERED.try_with(|entered| {
+            if let Ok(mut entered) = entered.try_borrow_mut() {
+                if let Some(at) = entered
+                    .iter()
+                    .rposition(|f| f.layer == layer && f.id == *id)
+                {
+                    entered.remove(at);
+                }
+            }
+        });
         let Some(span) = ctx.span(id) else { return };
         if span.metadata().target() != CONTEXT_TARGET {
             return;
@@ -452,9 +479,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let scope = ctx
-            .event_span(event)
-            .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0)));
+        let scope = match event.is_contextual().then(|| self.entered_scope(&ctx)) {
+            Some(Some(scope)) => scope,
+            _ => ctx
+                .event_span(event)
+                .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0))),
+        };
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.write_event(event, scope.as_deref(), &mut scratch),
             // Re-entered from a field's Display impl that logs: use a fresh buffer.
@@ -464,6 +494,41 @@ where
 }
 
 impl TracekitLayer {
+    /// The scope of the innermost span this layer saw entered on this thread, as the
+    /// registry's current span would give it (a re-entered span does not count again), but
+    /// without the registry's lookups: `Some(None)` when no span is entered, `None` when
+    /// this thread's stack cannot answer (then the registry does).
+    #[inline]
+    fn entered_scope<S>(&self, ctx: &Context<'_, S>) -> Option<Option<Arc<Scope>>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let layer = self.shared.serial;
+        ENTERED
+            .try_with(|entered| {
+                let mut entered = entered.try_borrow_mut().ok()?;
+                let Some(frame) = entered
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.layer == layer && !f.duplicate)
+                else {
+                    return Some(None);
+                };
+                let epoch = SCOPE_EPOCH.load(Ordering::Acquire);
+                if frame.epoch != epoch {
+                    let span = ctx.span(&frame.id)?;
+                    frame.scope = span
+                        .extensions()
+                        .get::<ScopeExt>()
+                        .map(|s| Arc::clone(&s.0));
+                    frame.epoch = epoch;
+                }
+                Some(frame.scope.clone())
+            })
+            .ok()
+            .flatten()
+    }
+
     fn write_event(&self, event: &Event<'_>, scope: Option<&Scope>, scratch: &mut Scratch) {
         scratch.clear();
         let meta = event.metadata();
@@ -574,6 +639,26 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
     /// The OTel contexts of the request contexts entered on this thread, innermost last.
     static ATTACHED: RefCell<Vec<(Id, opentelemetry::ContextGuard)>> = const { RefCell::new(Vec::new()) };
+    /// The spans entered on this thread, innermost last, with their scopes: what an event
+    /// belongs to, without asking the registry.
+    static ENTERED: RefCell<Vec<EnteredSpan>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Bumped whenever a span's scope is replaced (`on_record`), so that entered spans holding
+/// the old one look it up again.
+static SCOPE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// One span entered on this thread, as one layer saw it (the registry's own stack, plus the
+/// scope).
+struct EnteredSpan {
+    /// The layer's serial: several subscribers can enter spans on one thread.
+    layer: u64,
+    id: Id,
+    /// Entered again while already entered: the registry does not make it current again.
+    duplicate: bool,
+    /// [`SCOPE_EPOCH`] when `scope` was read.
+    epoch: u64,
+    scope: Option<Arc<Scope>>,
 }
 
 /// Per-thread buffers for one event: its `data`, encoded while its fields are visited, and
@@ -1059,6 +1144,84 @@ mod tests {
         }
     }
     impl Error for Boom {}
+
+    #[test]
+    fn events_find_their_span_as_the_registry_does() {
+        // The layer keeps its own stack of entered spans (not the registry's lookups); every
+        // event must land in the span the registry calls current.
+        let other = tempfile::tempdir().unwrap();
+        let records = records(|| {
+            let a = tracing::info_span!("a", request_id = "req-a");
+            let b = tracing::info_span!("b", request_id = "req-b");
+            let _in_a = a.enter();
+            tracing::info!(n = 1, "in a");
+            {
+                let _in_b = b.enter();
+                tracing::info!(n = 2, "in b");
+                {
+                    // Entered again while entered: the registry keeps `b` current.
+                    let _again = a.enter();
+                    tracing::info!(n = 3, "a again");
+                }
+                tracing::info!(n = 4, "b after");
+                tracing::info!(parent: &a, n = 5, "explicit parent");
+                tracing::info!(parent: None, n = 6, "no parent");
+                // Another subscriber on this thread sees none of these spans.
+                let (dispatch, guard) = subscriber(other.path(), "u");
+                tracing::dispatcher::with_default(&dispatch, || {
+                    tracing::info!(n = 7, "other, no span");
+                    let _c = tracing::info_span!("c", request_id = "req-c").entered();
+                    tracing::info!(n = 8, "other, in c");
+                });
+                drop(guard);
+                tracing::info!(n = 9, "b after the other");
+            }
+            tracing::info!(n = 10, "a after");
+            drop(_in_a);
+            tracing::info!(n = 11, "none");
+        });
+        let seen = |records: &[serde_json::Value]| -> Vec<(u64, Option<String>, String)> {
+            records
+                .iter()
+                .map(|r| {
+                    (
+                        r["data"]["n"].as_u64().unwrap(),
+                        r["request_id"].as_str().map(str::to_owned),
+                        r["context"]["function"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        let here = module_path!().to_owned();
+        let (a, b) = (Some("req-a".to_owned()), Some("req-b".to_owned()));
+        assert_eq!(
+            seen(&records),
+            [
+                (1, a.clone(), "a".to_owned()),
+                (2, b.clone(), "b".to_owned()),
+                (3, b.clone(), "b".to_owned()),
+                (4, b.clone(), "b".to_owned()),
+                (5, a.clone(), "a".to_owned()),
+                (6, None, here.clone()),
+                (9, b.clone(), "b".to_owned()),
+                (10, a, "a".to_owned()),
+                (11, None, here.clone()),
+            ]
+        );
+        let text = std::fs::read_to_string(other.path().join("logs/u/u.log")).unwrap();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &serde_json::Value| r.get("span").is_none())
+            .collect();
+        assert_eq!(
+            seen(&records),
+            [
+                (7, None, here),
+                (8, Some("req-c".to_owned()), "c".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn one_pass_keeps_record_keys_out_of_data() {

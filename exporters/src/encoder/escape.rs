@@ -122,37 +122,147 @@ pub(crate) fn push_quoted_between(out: &mut Vec<u8>, prefix: &[u8], s: &str, suf
 #[inline(always)]
 fn is_plain_short(bytes: &[u8]) -> bool {
     debug_assert!(bytes.len() <= 16);
-    if bytes.len() >= 8 {
-        !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
-    } else {
-        let mut padded = [b' '; 8];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        !needs_look(u64::from_le_bytes(padded))
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut padded = [b' '; 16];
+        // SAFETY: at most 16 bytes into a 16-byte array, which is then 16 readable bytes.
+        unsafe {
+            copy_short(padded.as_mut_ptr(), bytes);
+            sse2::look_mask(padded.as_ptr()) == 0
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    swar::is_plain_short(bytes)
+}
+
+/// The first byte at or after `from` that needs a look (a control, `"`, `\`, DEL or not
+/// ASCII), or `bytes.len()`.
+#[inline]
+fn next_look(bytes: &[u8], from: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let len = bytes.len();
+        let p = bytes.as_ptr();
+        let mut i = from;
+        while i + 16 <= len {
+            // SAFETY: `i + 16 <= len`.
+            let m = unsafe { sse2::look_mask(p.add(i)) };
+            if m != 0 {
+                return i + m.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        if i >= len {
+            return len;
+        }
+        let m = if len >= 16 {
+            // The last 16 bytes again, without the bits of those already looked at.
+            // SAFETY: `len >= 16`.
+            unsafe { sse2::look_mask(p.add(len - 16)) >> (16 - (len - i)) }
+        } else {
+            let mut padded = [b' '; 16];
+            // SAFETY: fewer than 16 bytes into a 16-byte array, then 16 readable bytes.
+            unsafe {
+                copy_short(padded.as_mut_ptr(), &bytes[i..]);
+                sse2::look_mask(padded.as_ptr())
+            }
+        };
+        if m != 0 {
+            i + m.trailing_zeros() as usize
+        } else {
+            len
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    swar::next_look(bytes, from)
+}
+
+/// SSE2 (part of every x86-64 CPU): 16 bytes looked at in a handful of instructions.
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+
+    /// Bit `k` set when byte `k` of the 16 at `p` is below 0x20 or not ASCII (signed below
+    /// 0x20), `"`, `\` or DEL.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for 16 bytes of reads.
+    #[inline(always)]
+    pub(super) unsafe fn look_mask(p: *const u8) -> u32 {
+        // SAFETY: the caller vouches for 16 bytes; SSE2 is in the x86-64 baseline.
+        unsafe {
+            let v = _mm_loadu_si128(p.cast::<__m128i>());
+            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+            _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(low, quote),
+                _mm_or_si128(backslash, del),
+            )) as u32
+        }
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
+/// The same looks eight bytes at a time in a `u64`, for other targets (and, in tests, to
+/// check the SSE2 ones against).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod swar {
+    use super::CLASS;
 
-#[inline(always)]
-fn word(eight: &[u8]) -> u64 {
-    u64::from_le_bytes(eight.try_into().expect("8 bytes"))
-}
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// True when some byte of `w` is zero.
-#[inline(always)]
-const fn has_zero(w: u64) -> bool {
-    w.wrapping_sub(ONES) & !w & HIGH != 0
-}
+    #[inline(always)]
+    fn word(eight: &[u8]) -> u64 {
+        u64::from_le_bytes(eight.try_into().expect("8 bytes"))
+    }
 
-/// True when some byte of `w` is a control, `"`, `\`, DEL or not ASCII.
-#[inline(always)]
-const fn needs_look(w: u64) -> bool {
-    w & HIGH != 0
-        || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
-        || has_zero(w ^ (ONES * 0x22))
-        || has_zero(w ^ (ONES * 0x5c))
-        || has_zero(w ^ (ONES * 0x7f))
+    /// True when some byte of `w` is zero.
+    #[inline(always)]
+    const fn has_zero(w: u64) -> bool {
+        w.wrapping_sub(ONES) & !w & HIGH != 0
+    }
+
+    /// True when some byte of `w` is a control, `"`, `\`, DEL or not ASCII.
+    #[inline(always)]
+    const fn needs_look(w: u64) -> bool {
+        w & HIGH != 0
+            || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+            || has_zero(w ^ (ONES * 0x22))
+            || has_zero(w ^ (ONES * 0x5c))
+            || has_zero(w ^ (ONES * 0x7f))
+    }
+
+    /// [`super::is_plain_short`].
+    pub(super) fn is_plain_short(bytes: &[u8]) -> bool {
+        if bytes.len() >= 8 {
+            !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
+        } else {
+            let mut padded = [b' '; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            !needs_look(u64::from_le_bytes(padded))
+        }
+    }
+
+    /// [`super::next_look`].
+    pub(super) fn next_look(bytes: &[u8], from: usize) -> usize {
+        let mut i = from;
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            if needs_look(word(chunk)) {
+                break;
+            }
+            i += 8;
+        }
+        while i < bytes.len() && bytes[i] < 0x80 && CLASS[bytes[i] as usize] == 0 {
+            i += 1;
+        }
+        i.min(bytes.len())
+    }
 }
 
 /// Appends the contents of `s` escaped for a JSON string (without the quotes).
@@ -174,16 +284,10 @@ pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
 fn escape_long(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        // Skip eight plain ASCII bytes at a time.
-        match bytes.get(i..i + 8) {
-            Some(chunk) if !needs_look(word(chunk)) => {
-                i += 8;
-                continue;
-            }
-            // Fewer than eight left: one overlapping look at the last eight clears the tail.
-            None if bytes.len() >= 8 && !needs_look(word(&bytes[bytes.len() - 8..])) => break,
-            _ => {}
+    loop {
+        i = next_look(bytes, i);
+        if i >= bytes.len() {
+            break;
         }
         let b = bytes[i];
         match CLASS[b as usize] {
@@ -293,6 +397,48 @@ mod tests {
             push_slice(&mut out, &src[..n]);
             assert_eq!(&out[..3], &[9, 9, 9]);
             assert_eq!(&out[3..], &src[..n]);
+        }
+    }
+
+    #[test]
+    fn the_look_finds_the_first_byte_to_escape_as_the_word_look_does() {
+        // Mostly plain bytes with a sprinkle of every kind that needs a look, at every length
+        // and start, against the eight-byte word version (and a plain byte loop).
+        let kinds = [
+            b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0x80, 0xc2, 0xe2, 0xff, b' ', b'~',
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 70) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|k| {
+                    let r = x.rotate_left(k as u32 * 7);
+                    if r % 9 == 0 {
+                        kinds[(r >> 8) as usize % kinds.len()]
+                    } else {
+                        b'a' + (r >> 16) as u8 % 26
+                    }
+                })
+                .collect();
+            for from in 0..=len {
+                let expected = (from..len)
+                    .find(|&k| bytes[k] >= 0x80 || CLASS[bytes[k] as usize] != 0)
+                    .unwrap_or(len);
+                assert_eq!(next_look(&bytes, from), expected, "{bytes:?} from {from}");
+                assert_eq!(
+                    swar::next_look(&bytes, from),
+                    expected,
+                    "{bytes:?} from {from}"
+                );
+            }
+            if len <= 16 {
+                let plain = bytes.iter().all(|&b| b < 0x80 && CLASS[b as usize] == 0);
+                assert_eq!(is_plain_short(&bytes), plain, "{bytes:?}");
+                assert_eq!(swar::is_plain_short(&bytes), plain, "{bytes:?}");
+            }
         }
     }
 

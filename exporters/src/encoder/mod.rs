@@ -336,47 +336,55 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"null");
         return;
     }
-    if v.abs() < 1e9 {
+    let a = v.abs();
+    if a < 1e9 {
         let mut scale = 1.0;
-        let mut pow = 1u64;
         for decimals in 0..=6usize {
-            let scaled = v * scale;
-            // `scaled / scale == v` proves the decimal `scaled`e-`decimals` reads back as `v`.
-            if scaled == scaled.trunc() && scaled / scale == v {
-                write_fixed(
-                    out,
-                    v.is_sign_negative(),
-                    scaled.abs() as u64,
-                    pow,
-                    decimals,
-                );
+            let scaled = a * scale;
+            // Below 1e15, so the integer conversion is exact when `scaled` is whole (and
+            // needs no call to `trunc`; signed, because x86-64 converts i64 in one
+            // instruction and u64 in a dozen). `n / scale == a` proves the decimal
+            // `n`e-`decimals` reads back as `a`.
+            let n = scaled as i64;
+            if n as f64 == scaled && scaled / scale == a {
+                write_fixed(out, v.is_sign_negative(), n as u64, decimals);
                 return;
             }
             scale *= 10.0;
-            pow *= 10;
         }
     }
     push_slice(out, ryu::Buffer::new().format_finite(v).as_bytes());
 }
 
-/// Writes `n / pow` with `decimals` digits after the point (at least one: `45.0`).
-fn write_fixed(out: &mut Vec<u8>, negative: bool, n: u64, pow: u64, decimals: usize) {
-    if negative {
-        out.push(b'-');
-    }
-    write_u64(out, n / pow);
-    out.push(b'.');
+/// Writes `n` / 10^`decimals` with `decimals` digits after the point (at least one: `45.0`),
+/// in one pass from the last digit. `n` is below 10^15.
+#[inline]
+fn write_fixed(out: &mut Vec<u8>, negative: bool, mut n: u64, decimals: usize) {
+    let mut buf = [b'0'; 24];
+    let mut i = buf.len();
     if decimals == 0 {
-        out.push(b'0');
-        return;
+        i -= 1;
     }
-    let mut digits = [b'0'; 6];
-    let mut frac = n % pow;
-    for d in digits[..decimals].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
+    for _ in 0..decimals {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    push_slice(out, &digits[..decimals]);
+    i -= 1;
+    buf[i] = b'.';
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    push_slice(out, &buf[i..]);
 }
 
 /// Writes the fields of one JSON object; every key passes the redactor.
@@ -667,7 +675,8 @@ impl Key for String {
 #[derive(Clone, Debug)]
 pub struct FieldKey {
     name: Box<str>,
-    /// `"name":`, followed by the quoted marker when redacted.
+    /// `,"name":`, followed by the quoted marker when redacted (the first key of an object
+    /// is written without the comma).
     json: Box<[u8]>,
     redacted: bool,
     redactor_id: u64,
@@ -679,7 +688,7 @@ impl FieldKey {
         let redactor = encoder.redactor();
         let redacted = redactor.is_redacted(name);
         let mut json = Vec::with_capacity(name.len() + 16);
-        push_quoted_between(&mut json, b"", name, b":");
+        push_quoted_between(&mut json, b",", name, b":");
         if redacted {
             quoted_str_into(&mut json, REDACTED);
         }
@@ -708,11 +717,13 @@ impl Key for FieldKey {
         if self.redactor_id != w.redactor.id() {
             return w.key(&self.name);
         }
-        if w.count > 0 {
-            w.out.push(b',');
-        }
+        let json = if w.count > 0 {
+            &self.json[..]
+        } else {
+            &self.json[1..]
+        };
         w.count += 1;
-        w.out.extend_from_slice(&self.json);
+        push_slice(w.out, json);
         !self.redacted
     }
 }
@@ -972,6 +983,13 @@ mod tests {
         assert_eq!(f(-0.0), "-0.0");
         assert_eq!(f(0.001), "0.001");
         assert_eq!(f(-12.345678), "-12.345678");
+        assert_eq!(f(0.005), "0.005");
+        assert_eq!(f(1e-6), "0.000001");
+        assert_eq!(f(-0.5), "-0.5");
+        assert_eq!(f(7.0), "7.0");
+        assert_eq!(f(999_999_999.125), "999999999.125");
+        assert_eq!(f(123_456_789.123_456), "123456789.123456");
+        assert_eq!(f(1e9), "1000000000.0");
         assert_eq!(f(f64::NAN), "null");
         assert_eq!(f(f64::NEG_INFINITY), "null");
         let mut x = 0.000_123_456_789_f64;
