@@ -419,6 +419,118 @@ fn records_are_routed_to_component_errors_performance_and_daily_files() {
     assert_eq!(levels("performance/performance.log"), timed);
 }
 
+/// A record the writer builds itself (`write_later`), tagged like the written ones; counts
+/// its drops.
+struct Later {
+    level: Level,
+    seq: u64,
+    dropped: std::sync::Arc<AtomicU64>,
+}
+
+impl tracekit_exporters::LaterRecord for Later {
+    fn with_record(&self, f: &mut dyn FnMut(&Record<'_>)) {
+        let data = [("t", Value::U64(1)), ("seq", Value::U64(self.seq))];
+        f(&Record::new(self.level, "later", "m")
+            .data(&data)
+            .timing(self.seq % 3 == 0));
+    }
+}
+
+impl Drop for Later {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn later_records_are_lossless_ordered_and_routed_like_written_ones() {
+    const PER_THREAD: usize = 50_000;
+    let dir = tempfile::tempdir().unwrap();
+    // The smallest queue (128 later records) and a writer slowed by fdatasync: both
+    // producers wait.
+    let (writer, guard) = builder(dir.path())
+        .queue_bytes(64 * 1024)
+        .fsync(tracekit_exporters::FsyncPolicy::Interval(
+            Duration::from_millis(1),
+        ))
+        .max_file_size(1 << 30)
+        .daily_files(DailyFiles::None)
+        .build()
+        .unwrap();
+    let dropped = std::sync::Arc::new(AtomicU64::new(0));
+    std::thread::scope(|s| {
+        let w = writer.clone();
+        s.spawn(move || {
+            for seq in 0..PER_THREAD {
+                let data = [("t", Value::U64(0)), ("seq", Value::U64(seq as u64))];
+                w.write(&Record::new(Level::INFO, "later", "m").data(&data))
+                    .unwrap();
+            }
+        });
+        let w = writer.clone();
+        let dropped = std::sync::Arc::clone(&dropped);
+        s.spawn(move || {
+            for seq in 0..PER_THREAD as u64 {
+                let level = if seq % 10 == 0 {
+                    Level::ERROR
+                } else {
+                    Level::INFO
+                };
+                let dropped = std::sync::Arc::clone(&dropped);
+                w.write_later(Box::new(Later {
+                    level,
+                    seq,
+                    dropped,
+                }))
+                .unwrap();
+                // Bounded: later records count against the queue's limit.
+                let queued = w.status().queued_bytes;
+                assert!(queued <= 64 * 1024 + 512, "{queued} bytes queued");
+            }
+        });
+    });
+    drop(guard);
+    // Every record of both producers, each producer's in its order.
+    assert_eq!(
+        count_tagged(&dir.path().join("logs/later/later.log"), 2, PER_THREAD),
+        2 * PER_THREAD
+    );
+    let mut next = [0u64; 2];
+    for r in json_lines(&dir.path().join("logs/later/later.log")) {
+        let t = r["data"]["t"].as_u64().unwrap() as usize;
+        assert_eq!(
+            r["data"]["seq"].as_u64(),
+            Some(next[t]),
+            "producer {t} out of order"
+        );
+        next[t] += 1;
+    }
+    assert_eq!(dropped.load(Ordering::Relaxed), PER_THREAD as u64);
+    let status = writer.status();
+    assert_eq!(status.records_written, 2 * PER_THREAD as u64);
+    assert_eq!(status.records_dropped + status.records_lost, 0);
+    assert!(status.syncs > 0, "the writer was not slowed: {status:?}");
+    // Routed by their level and timing flag, as `write` routes.
+    let seqs = |p: &str| -> Vec<u64> {
+        json_lines(&dir.path().join("logs").join(p))
+            .iter()
+            .map(|r| r["data"]["seq"].as_u64().unwrap())
+            .collect()
+    };
+    let every = |n: u64| -> Vec<u64> { (0..PER_THREAD as u64).step_by(n as usize).collect() };
+    assert_eq!(seqs("errors/errors.log"), every(10));
+    assert_eq!(seqs("performance/performance.log"), every(3));
+    // After shutdown: refused, and the record is released.
+    let dropped_before = dropped.load(Ordering::Relaxed);
+    let refused = writer.write_later(Box::new(Later {
+        level: Level::INFO,
+        seq: 0,
+        dropped: std::sync::Arc::clone(&dropped),
+    }));
+    assert!(matches!(refused, Err(WriteError::Shutdown)), "{refused:?}");
+    assert_eq!(dropped.load(Ordering::Relaxed), dropped_before + 1);
+}
+
 /// Shutdown while producers are writing (some blocked on a full queue): every write that
 /// returned `Ok` is in the file, every later one returned `Shutdown`, nobody hangs.
 #[test]
