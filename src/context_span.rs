@@ -24,8 +24,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanPro
 
 use crate::context::{REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
 use crate::exporters::{
-    current_thread_id, CodeContext, FieldWriter, Fields, LaterRecord, Level, Record, SpanInfo,
-    SpanStatus,
+    current_thread_id, CodeContext, FieldWriter, Fields, Level, Record, SpanInfo, SpanStatus,
 };
 use crate::layer::{Extra, Scope, Shared};
 
@@ -106,77 +105,49 @@ impl Fields for ExtraAttributes<'_> {
 
 /// Writes the span record of a closing request context, and hands the span to the extra
 /// span processors.
-///
-/// The record is built and encoded on the writer thread ([`LaterRecord`]): the closing
-/// thread only queues the scope, the end time and the status, and the scope (with its OTel
-/// context and baggage) is released there too.
-pub(crate) fn close(shared: &Shared, scope: Arc<Scope>, span: &ContextSpan) {
+pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
     let end = SystemTime::now();
     let error = span
         .error
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
+    let (level, status) = match &error {
+        Some(message) => (Level::ERROR, SpanStatus::Error(message)),
+        None => (Level::INFO, SpanStatus::Unset),
+    };
+    let extras = scope.extras.as_deref().unwrap_or_default();
+    let attributes = ExtraAttributes(extras);
+    let info = SpanInfo {
+        name: CONTEXT_SPAN_NAME,
+        kind: "internal",
+        parent_span_id: (span.parent != SpanId::INVALID).then_some(span.parent),
+        start: span.start,
+        end,
+        status,
+        attributes: Some(&attributes),
+    };
+    let record = Record::new(
+        level,
+        scope.component.as_deref().unwrap_or(""),
+        CONTEXT_SPAN_NAME,
+    )
+    .timestamp(end)
+    .logger(SCOPE_NAME)
+    .context(CodeContext {
+        thread: Some(span.thread),
+        process: Some(shared.pid),
+        ..CodeContext::default()
+    })
+    .span(info);
+    // A writer that is shut down drops the record; the library has nowhere else to say so.
+    let _ = shared.writer.write(&scope.ids(record));
+
     if !shared.span_processors.is_empty() {
-        let data = span_data(&scope, span, end, error.clone());
+        let data = span_data(scope, span, end, error);
         for processor in &shared.span_processors {
             processor.on_end(data.clone());
         }
-    }
-    let Some(span) = scope.context_span.clone() else {
-        return;
-    };
-    // A writer that is shut down drops the record; the library has nowhere else to say so.
-    let _ = shared.writer.write_later(Box::new(SpanRecord {
-        scope,
-        span,
-        end,
-        error,
-        pid: shared.pid,
-    }));
-}
-
-/// A closed request context's span record, built on the writer thread.
-struct SpanRecord {
-    scope: Arc<Scope>,
-    span: Arc<ContextSpan>,
-    end: SystemTime,
-    error: Option<String>,
-    pid: u32,
-}
-
-impl LaterRecord for SpanRecord {
-    fn with_record(&self, f: &mut dyn FnMut(&Record<'_>)) {
-        let (scope, span) = (&*self.scope, &*self.span);
-        let (level, status) = match &self.error {
-            Some(message) => (Level::ERROR, SpanStatus::Error(message)),
-            None => (Level::INFO, SpanStatus::Unset),
-        };
-        let extras = scope.extras.as_deref().unwrap_or_default();
-        let attributes = ExtraAttributes(extras);
-        let info = SpanInfo {
-            name: CONTEXT_SPAN_NAME,
-            kind: "internal",
-            parent_span_id: (span.parent != SpanId::INVALID).then_some(span.parent),
-            start: span.start,
-            end: self.end,
-            status,
-            attributes: Some(&attributes),
-        };
-        let record = Record::new(
-            level,
-            scope.component.as_deref().unwrap_or(""),
-            CONTEXT_SPAN_NAME,
-        )
-        .timestamp(self.end)
-        .logger(SCOPE_NAME)
-        .context(CodeContext {
-            thread: Some(span.thread),
-            process: Some(self.pid),
-            ..CodeContext::default()
-        })
-        .span(info);
-        f(&scope.ids(record));
     }
 }
 

@@ -472,8 +472,8 @@ where
             .get::<ScopeExt>()
             .map(|s| Arc::clone(&s.0));
         if let Some(scope) = scope {
-            if let Some(own) = scope.context_span.clone() {
-                crate::context_span::close(&self.shared, scope, &own);
+            if let Some(own) = &scope.context_span {
+                crate::context_span::close(&self.shared, &scope, own);
             }
         }
     }

@@ -69,4 +69,4 @@ pub use record::{
     current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus, Value,
 };
 pub use span_exporter::FileSpanExporter;
-pub use writer::{LaterRecord, LogWriter, WriterGuard, WriterStatus, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use writer::{LogWriter, WriterGuard, WriterStatus, DEFAULT_SHUTDOWN_TIMEOUT};

@@ -25,49 +25,6 @@ pub(crate) const FLAG_ERROR: u8 = 1;
 pub(crate) const FLAG_TIMING: u8 = 2;
 /// The writer's own record: not counted as written.
 pub(crate) const FLAG_INTERNAL: u8 = 4;
-/// A [`LaterRecord`]: `start` indexes the queue's `later` records; the writer encodes it.
-pub(crate) const FLAG_LATER: u8 = 8;
-
-/// What a queued [`LaterRecord`] counts for against the queue's byte limit (about the size
-/// of the line it becomes).
-pub(crate) const LATER_RECORD_BYTES: usize = 512;
-
-/// A record that the writer thread builds and encodes, for producers that should not spend
-/// the encoding on their own thread: see [`LogWriter::write_later`].
-///
-/// The writer calls [`with_record`](Self::with_record) once, in queue order, and encodes
-/// the record it is given with the writer's encoder, exactly as [`LogWriter::write`] would
-/// have; then it drops the value (so whatever it holds is released on the writer thread).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::SystemTime;
-/// use tracekit_exporters::{LaterRecord, Level, LogWriter, Record};
-///
-/// struct Done {
-///     at: SystemTime,
-///     job: String,
-/// }
-/// impl LaterRecord for Done {
-///     fn with_record(&self, f: &mut dyn FnMut(&Record<'_>)) {
-///         f(&Record::new(Level::INFO, "serving", &self.job).timestamp(self.at));
-///     }
-/// }
-///
-/// # let dir = tempfile::tempdir().unwrap();
-/// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
-/// writer.write_later(Box::new(Done { at: SystemTime::now(), job: "nightly".into() }))?;
-/// writer.flush()?;
-/// let text = std::fs::read_to_string(dir.path().join("logs/serving/serving.log"))?;
-/// assert!(text.contains(r#""message":"nightly""#));
-/// drop(guard);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub trait LaterRecord: Send {
-    /// Calls `f` with the record.
-    fn with_record(&self, f: &mut dyn FnMut(&Record<'_>));
-}
 
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,12 +40,10 @@ pub(crate) struct Entry {
     pub flags: u8,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Queue {
     pub buf: Vec<u8>,
     pub entries: Vec<Entry>,
-    /// The records of [`FLAG_LATER`] entries.
-    pub later: Vec<Box<dyn LaterRecord>>,
     /// Records accepted so far.
     pub submitted: u64,
     /// Records the writer has finished with (written or accounted as lost).
@@ -346,48 +301,13 @@ impl LogWriter {
         })
     }
 
-    /// Queues `record` for the writer thread to build and encode (see [`LaterRecord`]):
-    /// the caller pays for a queue entry, not for the encoding. Records keep their order with
-    /// those of [`write`](Self::write). Full queue, loss policy and shutdown as for `write`.
-    ///
-    /// ```
-    /// use tracekit_exporters::{LaterRecord, Level, LogWriter, Record};
-    ///
-    /// struct Note(&'static str);
-    /// impl LaterRecord for Note {
-    ///     fn with_record(&self, f: &mut dyn FnMut(&Record<'_>)) {
-    ///         f(&Record::new(Level::INFO, "ranking", self.0));
-    ///     }
-    /// }
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
-    /// writer.write(&Record::new(Level::INFO, "ranking", "first"))?;
-    /// writer.write_later(Box::new(Note("second")))?;
-    /// writer.flush()?;
-    /// let text = std::fs::read_to_string(dir.path().join("logs/ranking/ranking.log"))?;
-    /// assert!(text.find("first").unwrap() < text.find("second").unwrap());
-    /// # drop(guard);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_later(&self, record: Box<dyn LaterRecord>) -> Result<(), WriteError> {
-        let mut q = self.wait_for_room(LATER_RECORD_BYTES)?;
-        let start = q.later.len();
-        q.later.push(record);
-        q.entries.push(Entry {
-            start,
-            len: 0,
-            comp_start: 0,
-            comp_len: 0,
-            flags: FLAG_LATER,
-        });
-        self.queued(q);
-        Ok(())
-    }
-
-    /// Locks the queue once it has room for `len` more bytes (or is empty), as the loss
-    /// policy says.
-    #[inline(always)]
-    fn wait_for_room(&self, len: usize) -> Result<MutexGuard<'_, Queue>, WriteError> {
+    /// Queues an encoded line whose component name stands at `component`.
+    pub(crate) fn submit(
+        &self,
+        line: &[u8],
+        component: std::ops::Range<usize>,
+        flags: u8,
+    ) -> Result<(), WriteError> {
         let shared = &*self.shared;
         let cap = shared.config.queue_bytes;
         let mut q = shared.lock();
@@ -395,9 +315,8 @@ impl LogWriter {
             if q.closed {
                 return Err(WriteError::Shutdown);
             }
-            let queued = q.buf.len() + q.later.len() * LATER_RECORD_BYTES;
-            if q.entries.is_empty() || queued + len <= cap {
-                return Ok(q);
+            if q.buf.is_empty() || q.buf.len() + line.len() <= cap {
+                break;
             }
             match shared.config.loss_policy {
                 LossPolicy::Lossy => {
@@ -415,27 +334,6 @@ impl LogWriter {
                 }
             }
         }
-    }
-
-    /// Counts the entry just queued and wakes the writer if it sleeps.
-    #[inline]
-    fn queued(&self, mut q: MutexGuard<'_, Queue>) {
-        q.submitted += 1;
-        if q.writer_idle {
-            q.writer_idle = false;
-            drop(q);
-            self.shared.work.notify_one();
-        }
-    }
-
-    /// Queues an encoded line whose component name stands at `component`.
-    pub(crate) fn submit(
-        &self,
-        line: &[u8],
-        component: std::ops::Range<usize>,
-        flags: u8,
-    ) -> Result<(), WriteError> {
-        let mut q = self.wait_for_room(line.len())?;
         let start = q.buf.len();
         q.buf.extend_from_slice(line);
         q.entries.push(Entry {
@@ -445,7 +343,12 @@ impl LogWriter {
             comp_len: component.len() as u8,
             flags,
         });
-        self.queued(q);
+        q.submitted += 1;
+        if q.writer_idle {
+            q.writer_idle = false;
+            drop(q);
+            shared.work.notify_one();
+        }
         Ok(())
     }
 
@@ -548,10 +451,7 @@ impl LogWriter {
     /// The counters.
     pub fn status(&self) -> WriterStatus {
         let c = &self.shared.counters;
-        let queued_bytes = {
-            let q = self.shared.lock();
-            (q.buf.len() + q.later.len() * LATER_RECORD_BYTES) as u64
-        };
+        let queued_bytes = self.shared.lock().buf.len() as u64;
         WriterStatus {
             records_written: c.written.load(Ordering::Relaxed),
             records_dropped: c.dropped.load(Ordering::Relaxed),

@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::rolling::{utc_day, FileKind, RollingFile};
-use super::{Entry, LaterRecord, Shared, FLAG_ERROR, FLAG_INTERNAL, FLAG_LATER, FLAG_TIMING};
+use super::{Entry, Shared, FLAG_ERROR, FLAG_INTERNAL, FLAG_TIMING};
 use crate::config::FsyncPolicy;
 use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
 use crate::record::{CodeContext, Record, Value};
@@ -156,7 +156,6 @@ struct Worker<'a> {
     router: Router,
     buf: Vec<u8>,
     entries: Vec<Entry>,
-    later: Vec<Box<dyn LaterRecord>>,
     line: Vec<u8>,
     reported_dropped: u64,
     last_check: Instant,
@@ -193,7 +192,6 @@ impl<'a> Worker<'a> {
             router: Router::new(&ctx),
             buf: Vec::new(),
             entries: Vec::new(),
-            later: Vec::new(),
             line: Vec::new(),
             reported_dropped: 0,
             last_check: Instant::now(),
@@ -239,7 +237,6 @@ impl<'a> Worker<'a> {
                 q.flush_requested = false;
                 std::mem::swap(&mut q.buf, &mut self.buf);
                 std::mem::swap(&mut q.entries, &mut self.entries);
-                std::mem::swap(&mut q.later, &mut self.later);
                 (q.submitted, q.closed, q.room_waiters)
             };
             let took = !self.entries.is_empty();
@@ -278,28 +275,6 @@ impl<'a> Worker<'a> {
     fn write_batch(&mut self) {
         let mut ctx = new_ctx(self.shared);
         for e in &self.entries {
-            if e.flags & FLAG_LATER != 0 {
-                let Worker {
-                    shared,
-                    router,
-                    later,
-                    line,
-                    ..
-                } = self;
-                later[e.start].with_record(&mut |record| {
-                    line.clear();
-                    let comp = shared.encoder.encode(record, line);
-                    let mut flags = 0;
-                    if record.level.is_error() {
-                        flags |= FLAG_ERROR;
-                    }
-                    if record.timing {
-                        flags |= FLAG_TIMING;
-                    }
-                    router.route(&mut ctx, line, &line[comp], flags);
-                });
-                continue;
-            }
             let line = &self.buf[e.start..e.start + e.len];
             let comp_start = usize::from(e.comp_start);
             let component = &line[comp_start..comp_start + usize::from(e.comp_len)];
@@ -307,8 +282,6 @@ impl<'a> Worker<'a> {
         }
         self.buf.clear();
         self.entries.clear();
-        // What the records held is released here, on the writer thread.
-        self.later.clear();
         self.finish(&mut ctx);
         // Report what went wrong in this batch; problems while reporting wait for the next.
         let warnings = std::mem::take(&mut ctx.warnings);
