@@ -418,11 +418,12 @@ where
             .map(|s| Arc::clone(&s.0));
         // A request context's OTel context is current while its span is entered, as
         // tracing-opentelemetry does for its spans: child spans and `inject` see it.
-        if span.metadata().target() == CONTEXT_TARGET {
-            if let Some(cx) = scope.as_ref().and_then(|s| s.otel.clone()) {
-                ATTACHED.with(|a| a.borrow_mut().push((id.clone(), cx.attach())));
+        let attached = match &scope {
+            Some(s) if span.metadata().target() == CONTEXT_TARGET => {
+                s.otel.as_ref().map(|cx| cx.clone().attach())
             }
-        }
+            _ => None,
+        };
         let layer = self.shared.serial;
         let _ = ENTERED.try_with(|entered| {
             if let Ok(mut entered) = entered.try_borrow_mut() {
@@ -433,33 +434,29 @@ where
                     duplicate,
                     epoch: SCOPE_EPOCH.load(Ordering::Acquire),
                     scope,
+                    attached,
                 });
             }
         });
     }
 
-    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         let layer = self.shared.serial;
-        let _ = ENTERED.try_with(|entered| {
-            if let Ok(mut entered) = entered.try_borrow_mut() {
-                if let Some(at) = entered
+        let exited = ENTERED
+            .try_with(|entered| {
+                let mut entered = entered.try_borrow_mut().ok()?;
+                let at = entered
                     .iter()
-                    .rposition(|f| f.layer == layer && f.id == *id)
-                {
-                    entered.remove(at);
-                }
-            }
-        });
-        let Some(span) = ctx.span(id) else { return };
-        if span.metadata().target() != CONTEXT_TARGET {
-            return;
+                    .rposition(|f| f.layer == layer && f.id == *id)?;
+                Some(entered.remove(at))
+            })
+            .ok()
+            .flatten();
+        if let Some(frame) = exited {
+            retire(frame.scope);
+            // Its OTel context stops being current.
+            drop(frame.attached);
         }
-        ATTACHED.with(|a| {
-            let mut attached = a.borrow_mut();
-            if let Some(at) = attached.iter().rposition(|(entered, _)| entered == id) {
-                attached.remove(at);
-            }
-        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -479,17 +476,22 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let scope = match event.is_contextual().then(|| self.entered_scope(&ctx)) {
-            Some(Some(scope)) => scope,
-            _ => ctx
-                .event_span(event)
-                .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0))),
-        };
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.write_event(event, scope.as_deref(), &mut scratch),
-            // Re-entered from a field's Display impl that logs: use a fresh buffer.
-            Err(_) => self.write_event(event, scope.as_deref(), &mut Scratch::default()),
-        });
+        if event.is_contextual() {
+            if let Some(found) = self.entered_scope(&ctx) {
+                let _in_event = InEvent::enter();
+                // SAFETY: the pointer comes from an `Arc<Scope>` on this thread's stack of
+                // entered spans. While `_in_event` lives, an `Arc` taken off that stack is
+                // kept (see `retire`) instead of dropped, so the scope outlives this call;
+                // nothing mutates a `Scope` behind an `Arc`.
+                let scope = found.map(|p| unsafe { &*p });
+                self.write_with_scratch(event, scope);
+                return;
+            }
+        }
+        let scope = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0)));
+        self.write_with_scratch(event, scope.as_deref());
     }
 }
 
@@ -498,8 +500,11 @@ impl TracekitLayer {
     /// registry's current span would give it (a re-entered span does not count again), but
     /// without the registry's lookups: `Some(None)` when no span is entered, `None` when
     /// this thread's stack cannot answer (then the registry does).
+    ///
+    /// The scope comes as a pointer into its `Arc` (no reference count touched: two atomic
+    /// operations, which wait for every store the event made before them); see `on_event`.
     #[inline]
-    fn entered_scope<S>(&self, ctx: &Context<'_, S>) -> Option<Option<Arc<Scope>>>
+    fn entered_scope<S>(&self, ctx: &Context<'_, S>) -> Option<Option<*const Scope>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -517,16 +522,25 @@ impl TracekitLayer {
                 let epoch = SCOPE_EPOCH.load(Ordering::Acquire);
                 if frame.epoch != epoch {
                     let span = ctx.span(&frame.id)?;
-                    frame.scope = span
+                    let fresh = span
                         .extensions()
                         .get::<ScopeExt>()
                         .map(|s| Arc::clone(&s.0));
+                    retire(std::mem::replace(&mut frame.scope, fresh));
                     frame.epoch = epoch;
                 }
-                Some(frame.scope.clone())
+                Some(frame.scope.as_deref().map(|s| s as *const Scope))
             })
             .ok()
             .flatten()
+    }
+
+    fn write_with_scratch(&self, event: &Event<'_>, scope: Option<&Scope>) {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.write_event(event, scope, &mut scratch),
+            // Re-entered from a field's Display impl that logs: use a fresh buffer.
+            Err(_) => self.write_event(event, scope, &mut Scratch::default()),
+        });
     }
 
     fn write_event(&self, event: &Event<'_>, scope: Option<&Scope>, scratch: &mut Scratch) {
@@ -637,11 +651,51 @@ impl TracekitLayer {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-    /// The OTel contexts of the request contexts entered on this thread, innermost last.
-    static ATTACHED: RefCell<Vec<(Id, opentelemetry::ContextGuard)>> = const { RefCell::new(Vec::new()) };
     /// The spans entered on this thread, innermost last, with their scopes: what an event
     /// belongs to, without asking the registry.
     static ENTERED: RefCell<Vec<EnteredSpan>> = const { RefCell::new(Vec::new()) };
+    /// Events being written on this thread (more than one when a field's `Display` logs).
+    static IN_EVENT: Cell<u32> = const { Cell::new(0) };
+    /// Scopes taken off [`ENTERED`] while an event was written, kept until it is done.
+    static RETIRED: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks an event being written on this thread; the last one out releases [`RETIRED`].
+struct InEvent;
+
+impl InEvent {
+    fn enter() -> InEvent {
+        IN_EVENT.set(IN_EVENT.get() + 1);
+        InEvent
+    }
+}
+
+impl Drop for InEvent {
+    fn drop(&mut self) {
+        let depth = IN_EVENT.get() - 1;
+        IN_EVENT.set(depth);
+        if depth == 0 {
+            let retired = RETIRED.try_with(|r| {
+                let mut r = r.borrow_mut();
+                (!r.is_empty()).then(|| std::mem::take(&mut *r))
+            });
+            drop(retired);
+        }
+    }
+}
+
+/// Drops a scope taken off [`ENTERED`], or keeps it until the event being written on this
+/// thread is done (the event may be using it).
+fn retire(scope: Option<Arc<Scope>>) {
+    let Some(scope) = scope else { return };
+    if IN_EVENT.get() == 0 {
+        return;
+    }
+    if let Err(e) = RETIRED.try_with(|r| r.borrow_mut().push(Arc::clone(&scope))) {
+        // This thread is going away: leaking is the safe choice.
+        let _ = e;
+        std::mem::forget(scope);
+    }
 }
 
 /// Bumped whenever a span's scope is replaced (`on_record`), so that entered spans holding
@@ -659,6 +713,8 @@ struct EnteredSpan {
     /// [`SCOPE_EPOCH`] when `scope` was read.
     epoch: u64,
     scope: Option<Arc<Scope>>,
+    /// A request context's OTel context, current while it is entered.
+    attached: Option<opentelemetry::ContextGuard>,
 }
 
 /// Per-thread buffers for one event: its `data`, encoded while its fields are visited, and
@@ -1221,6 +1277,29 @@ mod tests {
                 (8, Some("req-c".to_owned()), "c".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn retired_scopes_live_until_the_event_is_written() {
+        // Outside an event, a scope taken off the stack is dropped at once.
+        let scope = Scope::default().seal();
+        let weak = Arc::downgrade(&scope);
+        retire(Some(scope));
+        assert!(weak.upgrade().is_none());
+        // Inside (nested) events, it lives until the outermost one is done.
+        let outer = InEvent::enter();
+        let inner = InEvent::enter();
+        let scope = Scope::default().seal();
+        let weak = Arc::downgrade(&scope);
+        retire(Some(scope));
+        drop(inner);
+        assert!(
+            weak.upgrade().is_some(),
+            "freed while the outer event uses it"
+        );
+        drop(outer);
+        assert!(weak.upgrade().is_none(), "never released");
+        assert_eq!(IN_EVENT.get(), 0);
     }
 
     #[test]

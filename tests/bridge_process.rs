@@ -18,7 +18,7 @@ fn main() {
         child(&mode);
         return;
     }
-    let cases: [(&str, fn()); 6] = [
+    let cases: [(&str, fn()); 7] = [
         ("child_logging_at_every_level_is_silent", silent),
         ("tracekit_log_wins_over_rust_log", filter_precedence),
         ("panic_hook_writes_a_critical_record", panic_hook),
@@ -28,6 +28,10 @@ fn main() {
             million_events,
         ),
         ("tight_loop_of_spans_is_lossless", many_spans),
+        (
+            "an_event_keeps_its_scope_while_its_fields_log",
+            reentrant_event,
+        ),
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -111,8 +115,59 @@ fn child(mode: &str) {
             tracekit::get_logger("child", "ranking").info("logger info", ());
             tracekit::get_logger("child", "ranking").warning("logger warning", ());
         }
+        "reentrant" => child_reentrant(),
         other => unreachable!("unknown mode {other}"),
     }
+}
+
+/// A field whose `Display` changes the current span's request id and logs: the nested event
+/// reaches the subscriber (a global one; a scoped one would drop it) while the outer event is
+/// written, and looks the span's scope up again, retiring the one the outer event uses.
+struct Meddler(tracing::Span);
+
+impl std::fmt::Display for Meddler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.record("request_id", "req-new");
+        // Allocations here may reuse the outer scope's memory had it been freed too early (the
+        // lifetime itself is checked by the unit test `retired_scopes_live_until_...`).
+        let filler: Vec<String> = (0..64).map(|i| format!("filler-{i:032}")).collect();
+        tracing::info!(n = 2, filler = filler.len(), "nested");
+        f.write_str("meddled")
+    }
+}
+
+fn child_reentrant() {
+    let _guard = tracekit::init().unwrap();
+    for round in 0..100_u64 {
+        let span = tracing::info_span!("work", request_id = "req-old", round);
+        let _in = span.enter();
+        tracing::info!(n = 1, m = %Meddler(span.clone()), "outer");
+        tracing::info!(n = 3, "after");
+    }
+}
+
+fn reentrant_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child("reentrant", dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let seen: Vec<(u64, String, Option<String>)> = component_records(dir.path())
+        .iter()
+        .filter(|r| r.get("span").is_none())
+        .map(|r| {
+            (
+                r["data"]["n"].as_u64().unwrap(),
+                r["request_id"].as_str().unwrap().to_owned(),
+                r["data"]["m"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let round = [
+        (2, "req-new".to_owned(), None),
+        (1, "req-old".to_owned(), Some("meddled".to_owned())),
+        (3, "req-new".to_owned(), None),
+    ];
+    let expected: Vec<_> = (0..100).flat_map(|_| round.clone()).collect();
+    assert_eq!(seen, expected);
 }
 
 fn child_silent() {

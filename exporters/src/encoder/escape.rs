@@ -272,11 +272,32 @@ mod swar {
 #[inline(always)]
 pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if bytes.len() <= 16 && is_plain_short(bytes) {
+    if bytes.len() <= 16 {
+        if is_plain_short(bytes) {
+            push_slice(out, bytes);
+            return;
+        }
+    } else if bytes.len() <= 32 && is_plain_medium(bytes) {
         push_slice(out, bytes);
         return;
     }
     escape_long(out, bytes);
+}
+
+/// True when `bytes` (17 to 32) needs no escaping: two overlapping looks.
+#[inline(always)]
+fn is_plain_medium(bytes: &[u8]) -> bool {
+    debug_assert!((17..=32).contains(&bytes.len()));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: both 16-byte windows lie within `bytes` (17 to 32 long).
+    unsafe {
+        let p = bytes.as_ptr();
+        sse2::look_mask(p) | sse2::look_mask(p.add(bytes.len() - 16)) == 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        swar::next_look(bytes, 0) == bytes.len()
+    }
 }
 
 /// [`escape_str_into`] for strings that are long or need escaping. `bytes` is valid UTF-8.
@@ -434,10 +455,12 @@ mod tests {
                     "{bytes:?} from {from}"
                 );
             }
+            let plain = bytes.iter().all(|&b| b < 0x80 && CLASS[b as usize] == 0);
             if len <= 16 {
-                let plain = bytes.iter().all(|&b| b < 0x80 && CLASS[b as usize] == 0);
                 assert_eq!(is_plain_short(&bytes), plain, "{bytes:?}");
                 assert_eq!(swar::is_plain_short(&bytes), plain, "{bytes:?}");
+            } else if len <= 32 {
+                assert_eq!(is_plain_medium(&bytes), plain, "{bytes:?}");
             }
         }
     }

@@ -712,7 +712,7 @@ impl FieldKey {
 }
 
 impl Key for FieldKey {
-    #[inline]
+    #[inline(always)]
     fn write_key(&self, w: &mut FieldWriter<'_>) -> bool {
         if self.redactor_id != w.redactor.id() {
             return w.key(&self.name);
