@@ -457,6 +457,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A string.
+    #[inline(always)]
     pub fn str(&mut self, key: &(impl Key + ?Sized), v: &str) {
         if key.write_key(self) {
             quoted_str_into(self.out, v);
@@ -473,6 +474,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A signed integer.
+    #[inline(always)]
     pub fn i64(&mut self, key: &(impl Key + ?Sized), v: i64) {
         if key.write_key(self) {
             write_i64(self.out, v);
@@ -480,6 +482,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// An unsigned integer.
+    #[inline(always)]
     pub fn u64(&mut self, key: &(impl Key + ?Sized), v: u64) {
         if key.write_key(self) {
             write_u64(self.out, v);
@@ -487,6 +490,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A float (NaN and infinities as `null`).
+    #[inline(always)]
     pub fn f64(&mut self, key: &(impl Key + ?Sized), v: f64) {
         if key.write_key(self) {
             write_f64(self.out, v);
@@ -494,6 +498,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// A boolean.
+    #[inline(always)]
     pub fn bool(&mut self, key: &(impl Key + ?Sized), v: bool) {
         if key.write_key(self) {
             self.out
