@@ -106,12 +106,32 @@ pub(crate) fn format_rfc3339_micros(micros: i64) -> [u8; TIMESTAMP_LEN] {
             buf
         }
     });
-    let mut m = micros.rem_euclid(1_000_000) as u32;
-    for i in (20..26).rev() {
-        out[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
+    put_micros(&mut out, micros.rem_euclid(1_000_000) as u32);
     out
+}
+
+/// `00` to `99`.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes the six digits of `micro` (below 1,000,000) after the seconds' point, two at a
+/// time.
+#[inline]
+fn put_micros(out: &mut [u8; TIMESTAMP_LEN], micro: u32) {
+    let (hi, lo) = (micro / 10_000, micro % 10_000);
+    let (mid, lo) = (lo / 100, lo % 100);
+    for (at, pair) in [(20, hi), (22, mid), (24, lo)] {
+        let p = 2 * pair as usize;
+        out[at..at + 2].copy_from_slice(&PAIRS[p..p + 2]);
+    }
 }
 
 fn format_full(micros: i64) -> [u8; TIMESTAMP_LEN] {
@@ -125,11 +145,7 @@ fn format_full(micros: i64) -> [u8; TIMESTAMP_LEN] {
     put2(&mut out, 11, p.hour);
     put2(&mut out, 14, p.minute);
     put2(&mut out, 17, p.second);
-    let mut m = p.micro;
-    for i in (20..26).rev() {
-        out[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
+    put_micros(&mut out, p.micro);
     out
 }
 
@@ -197,6 +213,22 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(t(&format_rfc3339_micros(-1)), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn every_microsecond_digit_lands_in_place() {
+        let second = 1_763_296_496_000_000;
+        for micro in (0..1_000_000)
+            .step_by(7)
+            .chain([1, 9, 10, 99, 100, 999_999])
+        {
+            let want = format!("2025-11-16T12:34:56.{micro:06}Z");
+            // The cached second (same second as the call before) and a full format.
+            let cached = format_rfc3339_micros(second + micro);
+            assert_eq!(String::from_utf8_lossy(&cached), want);
+            let full = format_full(second + micro);
+            assert_eq!(String::from_utf8_lossy(&full), want);
+        }
     }
 
     #[test]
