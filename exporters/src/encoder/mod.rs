@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
 
 use crate::component::{is_normal, normalize_component};
-use crate::record::{CodeContext, Fields, Record, SpanStatus, Value};
+use crate::record::{CodeContext, Fields, Record, SpanInfo, SpanStatus, Value};
 use escape::{escape_bytes_into, push_quoted_between, push_slice, quoted_str_into, EscapingWriter};
 use serializer::JsonSerializer;
 use timestamp::{format_rfc3339_micros, unix_micros};
@@ -127,7 +127,7 @@ impl RecordEncoder {
             out.extend_from_slice(b"\",\"end\":\"");
             out.extend_from_slice(&format_rfc3339_micros(unix_micros(span.end)));
             out.extend_from_slice(b"\",\"duration_ms\":");
-            write_f64(out, span.duration_ms());
+            write_duration_ms(out, &span);
             out.extend_from_slice(b",\"status\":");
             match span.status {
                 SpanStatus::Unset => out.extend_from_slice(b"\"unset\""),
@@ -299,13 +299,44 @@ fn opt_str(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
 }
 
 fn hex_quoted<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [b'"'; 34];
-    for (i, b) in bytes.iter().enumerate() {
-        buf[1 + 2 * i] = HEX[(b >> 4) as usize];
-        buf[2 + 2 * i] = HEX[(b & 0xf) as usize];
+    for (i, &b) in bytes.iter().enumerate() {
+        buf[1 + 2 * i..3 + 2 * i].copy_from_slice(&HEX_PAIRS[b as usize]);
     }
-    out.extend_from_slice(&buf[..2 * N + 2]);
+    push_slice(out, &buf[..2 * N + 2]);
+}
+
+/// Each byte's two lowercase hex digits.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
+/// Writes a span's `duration_ms` as [`write_f64`] writes [`SpanInfo::duration_ms`] (whole
+/// microseconds over 1000), from the integer: at most three decimals, no float division.
+fn write_duration_ms(out: &mut Vec<u8>, span: &SpanInfo<'_>) {
+    let micros = span
+        .end
+        .duration_since(span.start)
+        .map_or(0, |d| d.as_micros());
+    // Below 2^43 us (101 days) no shorter decimal reads back as the same double, so the
+    // exact decimal is the one `write_f64` finds.
+    if micros >= 1 << 43 {
+        write_f64(out, span.duration_ms());
+        return;
+    }
+    let (mut n, mut decimals) = (micros as u64, 3);
+    while decimals > 0 && n % 10 == 0 {
+        n /= 10;
+        decimals -= 1;
+    }
+    write_fixed(out, false, n, decimals);
 }
 
 #[inline]
@@ -347,7 +378,15 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
             // `n`e-`decimals` reads back as `a`.
             let n = scaled as i64;
             if n as f64 == scaled && scaled / scale == a {
-                write_fixed(out, v.is_sign_negative(), n as u64, decimals);
+                // A rounding in `a * scale` can make the first whole scale one digit too
+                // fine (128.383 * 1e3 = 128382.99..., so 1283830e-4): the same number,
+                // written without its trailing zeros.
+                let (mut n, mut decimals) = (n as u64, decimals);
+                while decimals > 0 && n % 10 == 0 {
+                    n /= 10;
+                    decimals -= 1;
+                }
+                write_fixed(out, v.is_sign_negative(), n, decimals);
                 return;
             }
             scale *= 10.0;
@@ -982,6 +1021,56 @@ mod tests {
     }
 
     #[test]
+    fn span_durations_are_written_as_their_float_would_be() {
+        let start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let samples = (0..200_000u64).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Every magnitude from 1 us to about 100 days, and round numbers.
+            let micros = x % (1 << (x % 44));
+            if x % 5 == 0 {
+                micros / 1000 * 1000
+            } else {
+                micros
+            }
+        });
+        for micros in samples.chain([0, 1, 10, 999, 1000, 12_340, (1 << 43) - 1, 1 << 43, 1 << 50])
+        {
+            for end in [
+                start + std::time::Duration::from_micros(micros),
+                start - std::time::Duration::from_micros(micros.min(1)),
+            ] {
+                let span = SpanInfo {
+                    name: "s",
+                    kind: "internal",
+                    parent_span_id: None,
+                    start,
+                    end,
+                    status: SpanStatus::Unset,
+                    attributes: None,
+                };
+                let (mut ours, mut float) = (Vec::new(), Vec::new());
+                write_duration_ms(&mut ours, &span);
+                write_f64(&mut float, span.duration_ms());
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    String::from_utf8(float).unwrap(),
+                    "{micros} us"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex() {
+        let mut out = Vec::new();
+        hex_quoted(&mut out, &[0x00, 0x09, 0xab, 0xff, 0x10, 0x7e]);
+        assert_eq!(out, br#""0009abff107e""#);
+    }
+
+    #[test]
     fn floats_read_back_exactly() {
         assert_eq!(f(45.2), "45.2");
         assert_eq!(f(45.0), "45.0");
@@ -995,6 +1084,7 @@ mod tests {
         assert_eq!(f(999_999_999.125), "999999999.125");
         assert_eq!(f(123_456_789.123_456), "123456789.123456");
         assert_eq!(f(1e9), "1000000000.0");
+        assert_eq!(f(128.383), "128.383");
         assert_eq!(f(f64::NAN), "null");
         assert_eq!(f(f64::NEG_INFINITY), "null");
         let mut x = 0.000_123_456_789_f64;
