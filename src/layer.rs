@@ -4,12 +4,12 @@
 //! fields overriding) and cached in the span's extensions: request, user and session ids,
 //! component, function name and the OpenTelemetry trace and span ids. The layer keeps its own
 //! per-thread stack of the spans entered, with their scopes, so an event costs no registry
-//! lookup: one `Arc` clone of the innermost scope, one pass over its fields (which encodes `data` into a
-//! per-thread buffer, with each field's key escaped and redaction-checked once per call site,
-//! and keeps the message and the other record keys aside) and the line around it: its
-//! repeated parts (component, logger, ids, code context) come from a per-thread cache of
-//! record heads keyed by (layer, scope, call site), so only the timestamp, level, message and
-//! data are encoded per event.
+//! lookup: the innermost scope borrowed from that stack, one pass over its fields (which
+//! encodes `data` into a per-thread buffer, with each field's key escaped and
+//! redaction-checked once per call site, and keeps the message and the other record keys
+//! aside) and the line around it: its repeated parts (component, logger, ids, code context)
+//! come from a per-thread cache of record heads keyed by (layer, scope, call site), so only
+//! the timestamp, level, message and data are encoded per event.
 //!
 //! The spans of [`LogContext`](crate::LogContext)s are this layer's own (see
 //! `context_span`): it opens their OTel span context, makes it current while they are
@@ -691,9 +691,11 @@ fn retire(scope: Option<Arc<Scope>>) {
     if IN_EVENT.get() == 0 {
         return;
     }
-    if let Err(e) = RETIRED.try_with(|r| r.borrow_mut().push(Arc::clone(&scope))) {
+    if RETIRED
+        .try_with(|r| r.borrow_mut().push(Arc::clone(&scope)))
+        .is_err()
+    {
         // This thread is going away: leaking is the safe choice.
-        let _ = e;
         std::mem::forget(scope);
     }
 }
