@@ -1,0 +1,84 @@
+//! A driver for counting the instructions of tracekit's hot paths with callgrind, free of the
+//! machine's noise (BENCHMARKS.md quotes its counts).
+//!
+//! ```sh
+//! cargo build --release --example hot_path
+//! for n in 20000 40000; do
+//!   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=hp.$n \
+//!     target/release/examples/hot_path event $n
+//! done
+//! # instructions per event on the calling thread: (total of hp.40000-01 - total of
+//! # hp.20000-01) / 20000, totals from `callgrind_annotate hp.N-01 | grep TOTALS`
+//! ```
+//!
+//! Modes, each repeated N times inside an outer `LogContext` (request, user and session
+//! ids, component `candidate`), the writer flushed every 10,000:
+//! - `event`: `tracing::info!` with a message and three fields (u64, &str, f64);
+//! - `context`: a `LogContext` with new request and user ids, entered and dropped;
+//! - `span`: a plain `info_span!` (tracing-opentelemetry) entered and dropped.
+//!
+//! Add `global` as a third argument to install the subscriber as the global default (what
+//! `tracekit::init()` does) instead of a scoped one (what the benches do).
+
+use std::hint::black_box;
+
+use tracekit::exporters::{Compression, LogWriter};
+use tracekit::LogContext;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(mode), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
+    else {
+        eprintln!("usage: hot_path event|context|span N [global]");
+        std::process::exit(2);
+    };
+    if !["event", "context", "span"].contains(&mode.as_str()) {
+        eprintln!("unknown mode {mode:?}: event, context or span");
+        std::process::exit(2);
+    }
+    let global = args.next().as_deref() == Some("global");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (dispatch, guard) = tracekit::builder()
+        .root(dir.path())
+        .filter("info")
+        .panic_hook(false)
+        .log_writer(LogWriter::builder().compression(Compression::None))
+        .build()
+        .expect("tracekit set up");
+    let writer = guard.writer().clone();
+    let body = || {
+        let _cx = LogContext::new()
+            .request_id("req-abc-123")
+            .user_id("user-456")
+            .session_id("session-789")
+            .component("candidate")
+            .enter();
+        for i in 0..n {
+            match mode.as_str() {
+                "event" => tracing::info!(
+                    num_candidates = black_box(1500_u64),
+                    source = "in_network",
+                    duration_ms = black_box(45.2),
+                    "Generated candidates"
+                ),
+                "context" => drop(black_box(
+                    LogContext::new()
+                        .request_id(black_box("req-1"))
+                        .user_id("user-1")
+                        .enter(),
+                )),
+                _ => drop(black_box(tracing::info_span!("work").entered())),
+            }
+            if i % 10_000 == 9_999 {
+                writer.flush().expect("flush");
+            }
+        }
+    };
+    if global {
+        tracing::dispatcher::set_global_default(dispatch).expect("no other global subscriber");
+        body();
+    } else {
+        tracing::dispatcher::with_default(&dispatch, body);
+    }
+    drop(guard);
+}
