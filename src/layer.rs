@@ -4,7 +4,7 @@
 //! fields overriding) and cached in the span's extensions: request, user and session ids,
 //! component, function name and the OpenTelemetry trace and span ids. The layer keeps its own
 //! per-thread stack of the spans entered, with their scopes, so an event costs no registry
-//! lookup: the innermost scope borrowed from that stack, one pass over its fields (which
+//! lookup: one `Arc` clone of the innermost scope on that stack, one pass over its fields (which
 //! encodes `data` into a per-thread buffer, with each field's key escaped and
 //! redaction-checked once per call site, and keeps the message and the other record keys
 //! aside) and the line around it: its repeated parts (component, logger, ids, code context)
@@ -434,7 +434,7 @@ where
                     duplicate,
                     epoch: SCOPE_EPOCH.load(Ordering::Acquire),
                     scope,
-                    attached,
+                    _attached: attached,
                 });
             }
         });
@@ -452,11 +452,8 @@ where
             })
             .ok()
             .flatten();
-        if let Some(frame) = exited {
-            retire(frame.scope);
-            // Its OTel context stops being current.
-            drop(frame.attached);
-        }
+        // Its OTel context stops being current.
+        drop(exited);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -476,21 +473,12 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if event.is_contextual() {
-            if let Some(found) = self.entered_scope(&ctx) {
-                let _in_event = InEvent::enter();
-                // SAFETY: the pointer comes from an `Arc<Scope>` on this thread's stack of
-                // entered spans. While `_in_event` lives, an `Arc` taken off that stack is
-                // kept (see `retire`) instead of dropped, so the scope outlives this call;
-                // nothing mutates a `Scope` behind an `Arc`.
-                let scope = found.map(|p| unsafe { &*p });
-                self.write_with_scratch(event, scope);
-                return;
-            }
-        }
-        let scope = ctx
-            .event_span(event)
-            .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0)));
+        let scope = match event.is_contextual().then(|| self.entered_scope(&ctx)) {
+            Some(Some(scope)) => scope,
+            _ => ctx
+                .event_span(event)
+                .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0))),
+        };
         self.write_with_scratch(event, scope.as_deref());
     }
 }
@@ -500,11 +488,8 @@ impl TracekitLayer {
     /// registry's current span would give it (a re-entered span does not count again), but
     /// without the registry's lookups: `Some(None)` when no span is entered, `None` when
     /// this thread's stack cannot answer (then the registry does).
-    ///
-    /// The scope comes as a pointer into its `Arc` (no reference count touched: two atomic
-    /// operations, which wait for every store the event made before them); see `on_event`.
     #[inline]
-    fn entered_scope<S>(&self, ctx: &Context<'_, S>) -> Option<Option<*const Scope>>
+    fn entered_scope<S>(&self, ctx: &Context<'_, S>) -> Option<Option<Arc<Scope>>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -522,14 +507,13 @@ impl TracekitLayer {
                 let epoch = SCOPE_EPOCH.load(Ordering::Acquire);
                 if frame.epoch != epoch {
                     let span = ctx.span(&frame.id)?;
-                    let fresh = span
+                    frame.scope = span
                         .extensions()
                         .get::<ScopeExt>()
                         .map(|s| Arc::clone(&s.0));
-                    retire(std::mem::replace(&mut frame.scope, fresh));
                     frame.epoch = epoch;
                 }
-                Some(frame.scope.as_deref().map(|s| s as *const Scope))
+                Some(frame.scope.clone())
             })
             .ok()
             .flatten()
@@ -654,50 +638,6 @@ thread_local! {
     /// The spans entered on this thread, innermost last, with their scopes: what an event
     /// belongs to, without asking the registry.
     static ENTERED: RefCell<Vec<EnteredSpan>> = const { RefCell::new(Vec::new()) };
-    /// Events being written on this thread (more than one when a field's `Display` logs).
-    static IN_EVENT: Cell<u32> = const { Cell::new(0) };
-    /// Scopes taken off [`ENTERED`] while an event was written, kept until it is done.
-    static RETIRED: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks an event being written on this thread; the last one out releases [`RETIRED`].
-struct InEvent;
-
-impl InEvent {
-    fn enter() -> InEvent {
-        IN_EVENT.set(IN_EVENT.get() + 1);
-        InEvent
-    }
-}
-
-impl Drop for InEvent {
-    fn drop(&mut self) {
-        let depth = IN_EVENT.get() - 1;
-        IN_EVENT.set(depth);
-        if depth == 0 {
-            let retired = RETIRED.try_with(|r| {
-                let mut r = r.borrow_mut();
-                (!r.is_empty()).then(|| std::mem::take(&mut *r))
-            });
-            drop(retired);
-        }
-    }
-}
-
-/// Drops a scope taken off [`ENTERED`], or keeps it until the event being written on this
-/// thread is done (the event may be using it).
-fn retire(scope: Option<Arc<Scope>>) {
-    let Some(scope) = scope else { return };
-    if IN_EVENT.get() == 0 {
-        return;
-    }
-    if RETIRED
-        .try_with(|r| r.borrow_mut().push(Arc::clone(&scope)))
-        .is_err()
-    {
-        // This thread is going away: leaking is the safe choice.
-        std::mem::forget(scope);
-    }
 }
 
 /// Bumped whenever a span's scope is replaced (`on_record`), so that entered spans holding
@@ -716,7 +656,7 @@ struct EnteredSpan {
     epoch: u64,
     scope: Option<Arc<Scope>>,
     /// A request context's OTel context, current while it is entered.
-    attached: Option<opentelemetry::ContextGuard>,
+    _attached: Option<opentelemetry::ContextGuard>,
 }
 
 /// Per-thread buffers for one event: its `data`, encoded while its fields are visited, and
@@ -1282,26 +1222,43 @@ mod tests {
     }
 
     #[test]
-    fn retired_scopes_live_until_the_event_is_written() {
-        // Outside an event, a scope taken off the stack is dropped at once.
-        let scope = Scope::default().seal();
-        let weak = Arc::downgrade(&scope);
-        retire(Some(scope));
-        assert!(weak.upgrade().is_none());
-        // Inside (nested) events, it lives until the outermost one is done.
-        let outer = InEvent::enter();
-        let inner = InEvent::enter();
-        let scope = Scope::default().seal();
-        let weak = Arc::downgrade(&scope);
-        retire(Some(scope));
-        drop(inner);
-        assert!(
-            weak.upgrade().is_some(),
-            "freed while the outer event uses it"
-        );
-        drop(outer);
-        assert!(weak.upgrade().is_none(), "never released");
-        assert_eq!(IN_EVENT.get(), 0);
+    fn a_request_contexts_otel_context_is_current_only_while_entered() {
+        // Its guard lives in the layer's stack frame: attached on enter, dropped on exit, so
+        // the OpenTelemetry API (and tracing-opentelemetry's child spans) see it exactly then.
+        use opentelemetry::trace::TraceContextExt;
+        fn current() -> opentelemetry::trace::SpanContext {
+            opentelemetry::Context::current()
+                .span()
+                .span_context()
+                .clone()
+        }
+        records(|| {
+            assert!(!current().is_valid(), "nothing current before");
+            let outer = crate::LogContext::new().request_id("req-o").span();
+            let entered = outer.enter();
+            let outer_id = current().span_id();
+            assert!(current().is_valid());
+            {
+                let _inner = crate::LogContext::new().user_id("user-i").enter();
+                let inner_id = current().span_id();
+                assert!(current().is_valid());
+                assert_ne!(inner_id, outer_id, "the inner context is current");
+                // A plain span entered and left inside does not take the context away.
+                tracing::info_span!("work").in_scope(|| {
+                    assert_ne!(current().span_id(), outer_id);
+                });
+                assert_eq!(current().span_id(), inner_id);
+            }
+            assert_eq!(
+                current().span_id(),
+                outer_id,
+                "the outer one is current again"
+            );
+            drop(entered);
+            assert!(!current().is_valid(), "nothing current after");
+            // Entered again later: current again.
+            outer.in_scope(|| assert_eq!(current().span_id(), outer_id));
+        });
     }
 
     #[test]

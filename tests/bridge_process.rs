@@ -122,14 +122,14 @@ fn child(mode: &str) {
 
 /// A field whose `Display` changes the current span's request id and logs: the nested event
 /// reaches the subscriber (a global one; a scoped one would drop it) while the outer event is
-/// written, and looks the span's scope up again, retiring the one the outer event uses.
+/// written, and looks the span's scope up again, replacing on the layer's stack of entered
+/// spans the one the outer event is being written with.
 struct Meddler(tracing::Span);
 
 impl std::fmt::Display for Meddler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.record("request_id", "req-new");
-        // Allocations here may reuse the outer scope's memory had it been freed too early (the
-        // lifetime itself is checked by the unit test `retired_scopes_live_until_...`).
+        // Allocations here would reuse the outer scope's memory had it been freed too early.
         let filler: Vec<String> = (0..64).map(|i| format!("filler-{i:032}")).collect();
         tracing::info!(n = 2, filler = filler.len(), "nested");
         f.write_str("meddled")

@@ -316,10 +316,14 @@ pub struct SpanInfo<'a> {
 impl SpanInfo<'_> {
     /// Duration in milliseconds, with microsecond precision; 0 if the end precedes the start.
     pub fn duration_ms(&self) -> f64 {
+        self.duration_micros() as f64 / 1000.0
+    }
+
+    /// Whole microseconds from start to end (0 when the end is before the start).
+    pub(crate) fn duration_micros(&self) -> u128 {
         self.end
             .duration_since(self.start)
-            .map(|d| d.as_micros() as f64 / 1000.0)
-            .unwrap_or(0.0)
+            .map_or(0, |d| d.as_micros())
     }
 }
 

@@ -261,7 +261,7 @@ mod swar {
         while i < bytes.len() && bytes[i] < 0x80 && CLASS[bytes[i] as usize] == 0 {
             i += 1;
         }
-        i.min(bytes.len())
+        i
     }
 }
 

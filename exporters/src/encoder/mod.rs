@@ -321,10 +321,7 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
 /// Writes a span's `duration_ms` as [`write_f64`] writes [`SpanInfo::duration_ms`] (whole
 /// microseconds over 1000), from the integer: at most three decimals, no float division.
 fn write_duration_ms(out: &mut Vec<u8>, span: &SpanInfo<'_>) {
-    let micros = span
-        .end
-        .duration_since(span.start)
-        .map_or(0, |d| d.as_micros());
+    let micros = span.duration_micros();
     // Below 2^43 us (101 days) no shorter decimal reads back as the same double, so the
     // exact decimal is the one `write_f64` finds.
     if micros >= 1 << 43 {
