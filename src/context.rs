@@ -301,23 +301,27 @@ impl LogContext {
         let inherited = base.baggage();
         // Copying baggage costs a validated, hashed, allocating insert per entry: skip it
         // when the ids are already there as they would be written (a nested context that
-        // changes none), and do not copy the entries this context replaces. The values are
-        // shared with the records' ids, not copied.
-        let unchanged = ours.iter().all(|(key, value)| {
-            value.as_deref().is_none_or(|v| {
-                inherited
-                    .get_with_metadata(key)
-                    .is_some_and(|(b, meta)| b.as_str() == v && meta.as_str().is_empty())
-            })
-        });
-        let parent = if unchanged {
+        // changes none), and do not copy the entries this context replaces. One pass over
+        // the inherited entries tells both, without hashing. The values are shared with the
+        // records' ids, not copied.
+        let (mut replaced, mut same) = (0, 0);
+        for (key, (value, metadata)) in inherited {
+            if let Some((_, v)) = ours.iter().find(|(k, v)| v.is_some() && key.as_str() == *k) {
+                replaced += 1;
+                if v.as_deref() == Some(value.as_str()) && metadata.as_str().is_empty() {
+                    same += 1;
+                }
+            }
+        }
+        let parent = if same == ours.iter().filter(|(_, v)| v.is_some()).count() {
             base
         } else {
             let mut baggage = Baggage::new();
-            for (key, (value, metadata)) in inherited {
-                let replaced = ours.iter().any(|(k, v)| v.is_some() && key.as_str() == *k);
-                if !replaced {
-                    baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+            if inherited.len() > replaced {
+                for (key, (value, metadata)) in inherited {
+                    if !ours.iter().any(|(k, v)| v.is_some() && key.as_str() == *k) {
+                        baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+                    }
                 }
             }
             for (key, value) in ours {

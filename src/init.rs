@@ -21,7 +21,7 @@ use crate::exporters::{
     LogWriterBuilder, WriterGuard,
 };
 use crate::layer::{Shared, TracekitLayer};
-use crate::otel_spans::SpansOnly;
+use crate::otel_spans::Bridge;
 
 /// Level directives in `EnvFilter` syntax (`info,myapp::ranking=debug`); wins over `RUST_LOG`.
 pub const ENV_FILTER: &str = "TRACEKIT_LOG";
@@ -499,8 +499,10 @@ impl Builder {
         let otlp_layer: Option<tracing_subscriber::layer::Identity> = None;
         let subscriber = Registry::default()
             .with(filter)
-            .with(SpansOnly(otel))
-            .with(TracekitLayer::new(Arc::clone(&shared)))
+            .with(Bridge {
+                otel,
+                tracekit: TracekitLayer::new(Arc::clone(&shared)),
+            })
             .with(otlp_layer);
         let guard = Guard {
             writer,

@@ -308,28 +308,31 @@ where
             None => Scope::default(),
         };
         let meta = attrs.metadata();
-        if meta.target() != CONTEXT_TARGET {
-            scope.function = Some(meta.name());
-        }
-        let mut own = SpanFields::default();
-        attrs.record(&mut own);
-        own.apply(&mut scope);
-
         if meta.target() == CONTEXT_TARGET {
             // A request context: its span is tracekit's own (see `context_span`). Its values
-            // and parent come from `LogContext::span`; a context span opened some other way
-            // has its fields, and the current OTel context as parent.
-            let parent = match PENDING.take() {
-                Some(pending) => pending.apply(&mut scope),
-                None => opentelemetry::Context::current(),
+            // and parent come from `LogContext::span` (its fields are empty); a context span
+            // opened some other way has its fields, and the current OTel context as parent.
+            let (parent, error) = match PENDING.take() {
+                Some(pending) => (pending.apply(&mut scope), None),
+                None => {
+                    let mut own = SpanFields::default();
+                    attrs.record(&mut own);
+                    let error = own.error.take();
+                    own.apply(&mut scope);
+                    (opentelemetry::Context::current(), error)
+                }
             };
-            crate::context_span::open(&mut scope, parent, own.error);
+            crate::context_span::open(&mut scope, parent, error);
             span.extensions_mut().insert(ScopeExt(scope.seal()));
             return;
         }
+        scope.function = Some(meta.name());
+        let mut own = SpanFields::default();
+        attrs.record(&mut own);
+        own.apply(&mut scope);
         // The OpenTelemetry layer ran first and holds the span; starting it here fixes its ids
         // once. `get_otel_context` locks the span's extensions, so no extension guard is held.
-        else if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
+        if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
             if let Some(cx) = tracing_opentelemetry::get_otel_context(id, &dispatch) {
                 let otel_span = cx.span();
                 let sc = otel_span.span_context();
@@ -341,19 +344,16 @@ where
                     "thread.id",
                     i64::try_from(current_thread_id()).unwrap_or(i64::MAX),
                 )];
-                // Where the span was opened; a LogContext's span is opened inside tracekit,
-                // which is no useful location.
-                if meta.target() != CONTEXT_TARGET {
-                    inherited.push(KeyValue::new("code.function.name", meta.name()));
-                    if let Some(file) = meta.file() {
-                        inherited.push(KeyValue::new("code.file.path", file));
-                    }
-                    if let Some(line) = meta.line() {
-                        inherited.push(KeyValue::new("code.line.number", i64::from(line)));
-                    }
-                    if let Some(module) = meta.module_path() {
-                        inherited.push(KeyValue::new("code.module.name", module));
-                    }
+                // Where the span was opened.
+                inherited.push(KeyValue::new("code.function.name", meta.name()));
+                if let Some(file) = meta.file() {
+                    inherited.push(KeyValue::new("code.file.path", file));
+                }
+                if let Some(line) = meta.line() {
+                    inherited.push(KeyValue::new("code.line.number", i64::from(line)));
+                }
+                if let Some(module) = meta.module_path() {
+                    inherited.push(KeyValue::new("code.module.name", module));
                 }
                 let pairs = [
                     ("request.id", own.request_id.is_none(), &scope.request_id),
@@ -411,65 +411,15 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let scope = span
-            .extensions()
-            .get::<ScopeExt>()
-            .map(|s| Arc::clone(&s.0));
-        // A request context's OTel context is current while its span is entered, as
-        // tracing-opentelemetry does for its spans: child spans and `inject` see it.
-        let attached = match &scope {
-            Some(s) if span.metadata().target() == CONTEXT_TARGET => {
-                s.otel.as_ref().map(|cx| cx.clone().attach())
-            }
-            _ => None,
-        };
-        let layer = self.shared.serial;
-        let _ = ENTERED.try_with(|entered| {
-            if let Ok(mut entered) = entered.try_borrow_mut() {
-                let duplicate = entered.iter().any(|f| f.layer == layer && f.id == *id);
-                entered.push(EnteredSpan {
-                    layer,
-                    id: id.clone(),
-                    duplicate,
-                    epoch: SCOPE_EPOCH.load(Ordering::Acquire),
-                    scope,
-                    _attached: attached,
-                });
-            }
-        });
+        self.enter(id, &ctx);
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        let layer = self.shared.serial;
-        let exited = ENTERED
-            .try_with(|entered| {
-                let mut entered = entered.try_borrow_mut().ok()?;
-                let at = entered
-                    .iter()
-                    .rposition(|f| f.layer == layer && f.id == *id)?;
-                Some(entered.remove(at))
-            })
-            .ok()
-            .flatten();
-        // Its OTel context stops being current.
-        drop(exited);
+        self.exit(id);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        if span.metadata().target() != CONTEXT_TARGET {
-            return;
-        }
-        let scope = span
-            .extensions()
-            .get::<ScopeExt>()
-            .map(|s| Arc::clone(&s.0));
-        if let Some(scope) = scope {
-            if let Some(own) = &scope.context_span {
-                crate::context_span::close(&self.shared, &scope, own);
-            }
-        }
+        self.close(&id, &ctx);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -484,6 +434,85 @@ where
 }
 
 impl TracekitLayer {
+    /// `on_enter`: pushes the span and its scope on this thread's stack. True for a request
+    /// context's span, whose OTel context is then current (the OpenTelemetry layer has
+    /// nothing to do for it).
+    pub(crate) fn enter<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
+            return false;
+        };
+        let request_context = span.metadata().target() == CONTEXT_TARGET;
+        let scope = span
+            .extensions()
+            .get::<ScopeExt>()
+            .map(|s| Arc::clone(&s.0));
+        // A request context's OTel context is current while its span is entered, as
+        // tracing-opentelemetry does for its spans: child spans and `inject` see it.
+        let attached = match &scope {
+            Some(s) if request_context => s.otel.as_ref().map(|cx| cx.clone().attach()),
+            _ => None,
+        };
+        let layer = self.shared.serial;
+        let _ = ENTERED.try_with(|entered| {
+            if let Ok(mut entered) = entered.try_borrow_mut() {
+                let duplicate = entered.iter().any(|f| f.layer == layer && f.id == *id);
+                entered.push(EnteredSpan {
+                    layer,
+                    id: id.clone(),
+                    duplicate,
+                    request_context,
+                    epoch: SCOPE_EPOCH.load(Ordering::Acquire),
+                    scope,
+                    _attached: attached,
+                });
+            }
+        });
+        request_context
+    }
+
+    /// `on_exit`: takes the span off this thread's stack (its OTel context stops being
+    /// current). True when it was a request context's span.
+    pub(crate) fn exit(&self, id: &Id) -> bool {
+        let layer = self.shared.serial;
+        let exited = ENTERED
+            .try_with(|entered| {
+                let mut entered = entered.try_borrow_mut().ok()?;
+                let at = entered
+                    .iter()
+                    .rposition(|f| f.layer == layer && f.id == *id)?;
+                Some(entered.remove(at))
+            })
+            .ok()
+            .flatten();
+        exited.is_some_and(|frame| frame.request_context)
+    }
+
+    /// `on_close`: writes a request context's span record. True for a request context's span.
+    pub(crate) fn close<S>(&self, id: &Id, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else {
+            return false;
+        };
+        if span.metadata().target() != CONTEXT_TARGET {
+            return false;
+        }
+        let scope = span
+            .extensions()
+            .get::<ScopeExt>()
+            .map(|s| Arc::clone(&s.0));
+        if let Some(scope) = scope {
+            if let Some(own) = &scope.context_span {
+                crate::context_span::close(&self.shared, &scope, own);
+            }
+        }
+        true
+    }
+
     /// The scope of the innermost span this layer saw entered on this thread, as the
     /// registry's current span would give it (a re-entered span does not count again), but
     /// without the registry's lookups: `Some(None)` when no span is entered, `None` when
@@ -652,6 +681,8 @@ struct EnteredSpan {
     id: Id,
     /// Entered again while already entered: the registry does not make it current again.
     duplicate: bool,
+    /// The span of a request context.
+    request_context: bool,
     /// [`SCOPE_EPOCH`] when `scope` was read.
     epoch: u64,
     scope: Option<Arc<Scope>>,

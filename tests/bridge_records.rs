@@ -346,6 +346,69 @@ fn span_status_and_no_span_events() {
     );
 }
 
+/// The baggage current inside nested contexts, as `key=value;metadata` sorted.
+fn current_baggage() -> Vec<String> {
+    let cx = opentelemetry::Context::current();
+    let mut entries: Vec<String> = cx
+        .baggage()
+        .iter()
+        .map(|(k, (v, m))| format!("{k}={v};{}", m.as_str()))
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// Each context's baggage holds its own ids and inherits the rest, foreign entries (with
+/// their metadata) included; an id inherited with metadata is written anew without it.
+#[test]
+fn nested_contexts_carry_their_ids_in_baggage() {
+    let remote = tracekit::extract(&HashMap::from([(
+        "baggage".to_owned(),
+        "tenant=acme;tier=gold,request.id=r0,session.id=s1;sampled".to_owned(),
+    )]));
+    let mut seen = Vec::new();
+    run(tracekit::builder(), |_| {
+        // The remote context is current (not the contexts' explicit parent, which would
+        // take its ids as their own).
+        let _remote = remote.attach();
+        let _outer = LogContext::new().request_id("r1").enter();
+        seen.push(current_baggage());
+        LogContext::new()
+            .request_id("r2")
+            .in_scope(|| seen.push(current_baggage()));
+        // The same id as the outer context: nothing to change.
+        LogContext::new()
+            .request_id("r1")
+            .in_scope(|| seen.push(current_baggage()));
+        // The session id as inherited, but the inherited entry has metadata.
+        LogContext::new()
+            .session_id("s1")
+            .in_scope(|| seen.push(current_baggage()));
+        seen.push(current_baggage());
+    });
+    let entries = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let outer = entries(&[
+        "request.id=r1;",
+        "session.id=s1;sampled",
+        "tenant=acme;tier=gold",
+    ]);
+    assert_eq!(seen[0], outer);
+    assert_eq!(
+        seen[1],
+        entries(&[
+            "request.id=r2;",
+            "session.id=s1;sampled",
+            "tenant=acme;tier=gold",
+        ])
+    );
+    assert_eq!(seen[2], outer);
+    assert_eq!(
+        seen[3],
+        entries(&["request.id=r1;", "session.id=s1;", "tenant=acme;tier=gold"])
+    );
+    assert_eq!(seen[4], outer);
+}
+
 #[test]
 fn inject_extract_round_trip() {
     let mut headers = HashMap::new();
