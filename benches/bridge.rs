@@ -1,6 +1,7 @@
 //! The tracing bridge on the caller's thread: an enabled `INFO` event with three fields inside
 //! a `LogContext`, a disabled event, opening and closing a `LogContext` (its span record
-//! included), and the anchor: tracing-subscriber's `fmt().json()` formatting the same event
+//! included) and the floor under it (what its dependencies alone cost: `common/floor.rs`),
+//! and the anchor: tracing-subscriber's `fmt().json()` formatting the same event
 //! (into `io::sink`, so without any I/O: a conservative anchor).
 //!
 //! The tracekit subscriber writes into a temporary directory through the lossless writer.
@@ -15,6 +16,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "common/floor.rs"]
+mod floor;
 
 use common::{time_in_chunks, CHUNK};
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
@@ -146,6 +149,12 @@ fn bridge(c: &mut Criterion) {
                 drop(black_box(cx));
             })
         });
+    });
+    // The dependencies' share of the LogContext above (see `common/floor.rs`).
+    let registry_only = floor::dispatch();
+    tracing::dispatcher::with_default(&registry_only, || {
+        let _outer = floor::outer().attach();
+        group.bench_function("log_context_floor", |b| b.iter(floor::open_close));
     });
     group.bench_function("get_otel_context_of_started_span", |b| {
         // What the event layer pays once per span (plus starting the OTel span) for its ids.

@@ -3,6 +3,9 @@
 //! `tracekit` is the `RecordEncoder`; the anchors encode the same content with serde_json,
 //! once from a derived struct (timestamp pre-formatted, which favours the anchor) and once
 //! through a `serde_json::Value` built per record (what a dynamic logger does).
+//! `tracekit_span_record` is the span record a `LogContext` writes when it closes (its ids,
+//! start, end and duration), which has no anchor here: it says how much of the context's
+//! open + close is this encoding.
 
 use std::hint::black_box;
 use std::time::SystemTime;
@@ -50,6 +53,37 @@ fn encode(c: &mut Criterion) {
     let now = SystemTime::now();
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(1));
+
+    group.bench_function("tracekit_span_record", |b| {
+        let mut buf = Vec::with_capacity(1024);
+        let start = now - std::time::Duration::from_micros(52);
+        b.iter(|| {
+            buf.clear();
+            let info = tracekit::exporters::SpanInfo {
+                name: "request",
+                kind: "internal",
+                parent_span_id: Some(span_id),
+                start,
+                end: black_box(now),
+                status: tracekit::exporters::SpanStatus::Unset,
+                attributes: None,
+            };
+            let r = Record::new(Level::INFO, "candidate", "request")
+                .timestamp(now)
+                .logger("tracekit")
+                .request_id(black_box("req-1"))
+                .user_id("user-1")
+                .session_id("session-789")
+                .trace(trace_id, span_id)
+                .context(CodeContext {
+                    thread: Some(6834),
+                    process: Some(6834),
+                    ..CodeContext::default()
+                })
+                .span(info);
+            black_box(encoder.encode(&r, &mut buf));
+        })
+    });
 
     group.bench_function("tracekit_typical", |b| {
         let mut buf = Vec::with_capacity(1024);

@@ -15,12 +15,18 @@
 //! ids, component `candidate`), the writer flushed every 10,000:
 //! - `event`: `tracing::info!` with a message and three fields (u64, &str, f64);
 //! - `context`: a `LogContext` with new request and user ids, entered and dropped;
-//! - `span`: a plain `info_span!` (tracing-opentelemetry) entered and dropped.
+//! - `span`: a plain `info_span!` (tracing-opentelemetry) entered and dropped;
+//! - `floor`: what `context` asks of its dependencies alone (`tracing`, the registry,
+//!   `opentelemetry` baggage and context: `benches/common/floor.rs`), inside an outer OTel
+//!   context with the same three ids.
 //!
 //! Add `global` as a third argument to install the subscriber as the global default (what
 //! `tracekit::init()` does) instead of a scoped one (what the benches do).
 
 use std::hint::black_box;
+
+#[path = "../benches/common/floor.rs"]
+mod floor;
 
 use tracekit::exporters::{Compression, LogWriter};
 use tracekit::LogContext;
@@ -29,12 +35,28 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(mode), Some(n)) = (args.next(), args.next().and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: hot_path event|context|span N [global]");
+        eprintln!("usage: hot_path event|context|span|floor N [global]");
         std::process::exit(2);
     };
-    if !["event", "context", "span"].contains(&mode.as_str()) {
-        eprintln!("unknown mode {mode:?}: event, context or span");
+    if !["event", "context", "span", "floor"].contains(&mode.as_str()) {
+        eprintln!("unknown mode {mode:?}: event, context, span or floor");
         std::process::exit(2);
+    }
+    if mode == "floor" {
+        let dispatch = floor::dispatch();
+        let body = || {
+            let _outer = floor::outer().attach();
+            for _ in 0..n {
+                floor::open_close();
+            }
+        };
+        if args.next().as_deref() == Some("global") {
+            tracing::dispatcher::set_global_default(dispatch).expect("no other global subscriber");
+            body();
+        } else {
+            tracing::dispatcher::with_default(&dispatch, body);
+        }
+        return;
     }
     let global = args.next().as_deref() == Some("global");
     let dir = tempfile::tempdir().expect("a temporary directory");
