@@ -125,7 +125,8 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         start: span.start,
         end,
         status,
-        attributes: Some(&attributes),
+        // None when there are none (the same line): the writer thread can then encode it.
+        attributes: (!extras.is_empty()).then_some(&attributes as &dyn Fields),
     };
     let record = Record::new(
         level,
@@ -140,8 +141,9 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         ..CodeContext::default()
     })
     .span(info);
-    // A writer that is shut down drops the record; the library has nowhere else to say so.
-    let _ = shared.writer.write(&scope.ids(record));
+    // Encoded by the writer thread: the caller only copies the parts. A writer that is shut
+    // down drops the record; the library has nowhere else to say so.
+    let _ = shared.writer.write_deferred(&scope.ids(record));
 
     if !shared.span_processors.is_empty() {
         let data = span_data(scope, span, end, error);

@@ -2,6 +2,7 @@
 //! writer thread through a bounded queue; the writer batches, routes, rotates and archives.
 
 mod archive;
+mod packed;
 mod rolling;
 mod worker;
 
@@ -25,6 +26,8 @@ pub(crate) const FLAG_ERROR: u8 = 1;
 pub(crate) const FLAG_TIMING: u8 = 2;
 /// The writer's own record: not counted as written.
 pub(crate) const FLAG_INTERNAL: u8 = 4;
+/// The entry holds a record's parts (see `packed`), for the writer thread to encode.
+pub(crate) const FLAG_PACKED: u8 = 8;
 
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -274,6 +277,51 @@ impl LogWriter {
             flags |= FLAG_TIMING;
         }
         self.write_with(flags, |line| self.shared.encoder.encode(record, line))
+    }
+
+    /// Queues `record` like [`write`](Self::write), but leaves its encoding to the writer
+    /// thread: the caller copies the record's parts into the queue, the writer encodes them
+    /// into the same line `write` would have queued, in the same order among the other
+    /// records. For records that are written once per unit of work and are not needed on
+    /// the caller's thread (span records: tracekit writes a `LogContext`'s this way). A record
+    /// with `data`, span `attributes` (only the caller can visit them) or a
+    /// [`head`](Record::head) is encoded here, as by `write`.
+    ///
+    /// ```
+    /// use tracekit_exporters::{Level, LogWriter, Record};
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
+    /// let record = Record::new(Level::INFO, "serving", "request done").request_id("req-1");
+    /// writer.write_deferred(&record)?;
+    /// writer.write(&record)?;
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/serving/serving.log"))?;
+    /// let lines: Vec<&str> = text.lines().collect();
+    /// assert_eq!(lines.len(), 2);
+    /// assert_eq!(lines[0], lines[1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_deferred(&self, record: &Record<'_>) -> Result<(), WriteError> {
+        let mut flags = 0;
+        if record.level.is_error() {
+            flags |= FLAG_ERROR;
+        }
+        if record.timing {
+            flags |= FLAG_TIMING;
+        }
+        LINE.with(|cell| {
+            let Ok(mut line) = cell.try_borrow_mut() else {
+                return self.write(record);
+            };
+            line.clear();
+            if packed::pack(record, &mut line) {
+                self.submit(&line, 0..0, flags | FLAG_PACKED)
+            } else {
+                drop(line);
+                self.write(record)
+            }
+        })
     }
 
     /// Encodes with `encode` into the calling thread's buffer and queues the line.
