@@ -12,7 +12,7 @@ use tracing::span::EnteredSpan;
 use tracing::{Instrument, Span};
 
 use crate::exporters::FieldWriter;
-use crate::layer::{PendingContext, CONTEXT_TARGET, PENDING};
+use crate::layer::{PendingContext, CONTEXT_TARGET, OPENED, PENDING};
 
 /// The OpenTelemetry attribute and baggage key of the request id.
 pub const REQUEST_ID_KEY: &str = "request.id";
@@ -277,7 +277,13 @@ impl LogContext {
     /// # });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn span(mut self) -> Span {
+    pub fn span(self) -> Span {
+        self.open(false)
+    }
+
+    /// Opens the context's span; `entering`: the caller enters it right away (see
+    /// `layer::OPENED`).
+    fn open(mut self, entering: bool) -> Span {
         let base = self.parent.take();
         if let Some(parent) = &base {
             let baggage = parent.baggage();
@@ -340,6 +346,7 @@ impl LogContext {
             component: self.component,
             extras: self.fields,
             parent,
+            entering,
         }));
         // ERROR level: enabled under every filter short of `off` (see `Builder::build`).
         let span = tracing::error_span!(
@@ -378,7 +385,9 @@ impl LogContext {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn enter(self) -> LogContextGuard {
-        LogContextGuard(self.span().entered())
+        let entered = self.open(true).entered();
+        OPENED.set(None);
+        LogContextGuard(entered)
     }
 
     /// Runs `f` inside the context.
@@ -393,7 +402,8 @@ impl LogContext {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        self.span().in_scope(f)
+        let _entered = self.enter();
+        f()
     }
 
     /// Wraps `future` so that it runs inside the context on every poll, on whichever thread.

@@ -13,6 +13,7 @@
 //! receive it as `SpanData`, as they would from the SDK.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -45,6 +46,8 @@ pub(crate) struct ContextSpan {
     thread: u64,
     /// Set by an `ERROR` record inside it (the last one wins, as in the SDK).
     error: Mutex<Option<String>>,
+    /// `error` was set: most spans close without taking its lock.
+    failed: AtomicBool,
 }
 
 impl ContextSpan {
@@ -52,6 +55,16 @@ impl ContextSpan {
     pub(crate) fn set_error(&self, message: &str) {
         let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
         *error = Some(message.to_owned());
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The error message, once.
+    fn take_error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        error.take()
     }
 }
 
@@ -88,6 +101,7 @@ pub(crate) fn open(scope: &mut Scope, parent: opentelemetry::Context, error: Opt
         parent: parent_id,
         parent_is_remote,
         thread: current_thread_id(),
+        failed: AtomicBool::new(error.is_some()),
         error: Mutex::new(error),
     }));
 }
@@ -107,11 +121,7 @@ impl Fields for ExtraAttributes<'_> {
 /// span processors.
 pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
     let end = SystemTime::now();
-    let error = span
-        .error
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
+    let error = span.take_error();
     let (level, status) = match &error {
         Some(message) => (Level::ERROR, SpanStatus::Error(message)),
         None => (Level::INFO, SpanStatus::Unset),
@@ -128,12 +138,12 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         // None when there are none (the same line): the writer thread can then encode it.
         attributes: (!extras.is_empty()).then_some(&attributes as &dyn Fields),
     };
-    let record = Record::new(
+    let record = Record::at(
+        end,
         level,
         scope.component.as_deref().unwrap_or(""),
         CONTEXT_SPAN_NAME,
     )
-    .timestamp(end)
     .logger(SCOPE_NAME)
     .context(CodeContext {
         thread: Some(span.thread),

@@ -498,7 +498,7 @@ impl Builder {
         #[cfg(not(feature = "otlp"))]
         let otlp_layer: Option<tracing_subscriber::layer::Identity> = None;
         let subscriber = Registry::default()
-            .with(filter)
+            .with(crate::filter::Levels::new(filter, &directives))
             .with(Bridge {
                 otel,
                 tracekit: TracekitLayer::new(Arc::clone(&shared)),

@@ -180,6 +180,24 @@ impl Scope {
         record
     }
 
+    /// What a child span's scope starts from: everything but this span's own OTel context
+    /// and request-context span.
+    fn inherit(&self) -> Scope {
+        Scope {
+            request_id: self.request_id.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            component: self.component.clone(),
+            function: self.function,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            otel: None,
+            extras: self.extras.clone(),
+            serial: 0,
+            context_span: None,
+        }
+    }
+
     /// The scope as stored in a span, with a serial of its own.
     pub(crate) fn seal(mut self) -> Arc<Scope> {
         self.serial = next_serial();
@@ -248,6 +266,9 @@ pub(crate) struct PendingContext {
     pub component: Option<Arc<str>>,
     pub extras: Vec<Extra>,
     pub parent: opentelemetry::Context,
+    /// The span is entered right after it opens (`LogContext::enter` and `in_scope`): its
+    /// scope waits in [`OPENED`] for `on_enter`.
+    pub entering: bool,
 }
 
 thread_local! {
@@ -255,19 +276,36 @@ thread_local! {
     /// that span (spans open synchronously on the opening thread); taken back by
     /// `LogContext::span` when no tracekit layer took it.
     pub(crate) static PENDING: Cell<Option<PendingContext>> = const { Cell::new(None) };
+
+    /// The scope of the request context `LogContext::enter` (or `in_scope`) just opened, from
+    /// its `on_new_span` to its `on_enter` a moment later on the same thread, which then needs
+    /// no registry lookup; cleared by `LogContext` once the span is entered.
+    pub(crate) static OPENED: Cell<Option<(Id, Arc<Scope>)>> = const { Cell::new(None) };
 }
 
 impl PendingContext {
-    /// Sets the ids, component and extras over those `scope` inherited; returns the parent.
-    fn apply(self, scope: &mut Scope) -> opentelemetry::Context {
-        SpanFields {
-            request_id: self.request_id,
-            user_id: self.user_id,
-            session_id: self.session_id,
-            component: self.component,
-            error: None,
+    /// The context's scope: its ids, component and extras over those of `parent` (cloning
+    /// only what it inherits); returns it with the OTel parent.
+    fn scope(self, parent: Option<&Scope>) -> (Scope, opentelemetry::Context) {
+        let inherited = |own: Option<Arc<str>>, of: fn(&Scope) -> &Option<Arc<str>>| {
+            own.or_else(|| parent.and_then(|p| of(p).clone()))
+        };
+        let own_component = self.component.is_some();
+        let mut scope = Scope {
+            request_id: inherited(self.request_id, |p| &p.request_id),
+            user_id: inherited(self.user_id, |p| &p.user_id),
+            session_id: inherited(self.session_id, |p| &p.session_id),
+            component: inherited(self.component, |p| &p.component),
+            function: parent.and_then(|p| p.function),
+            extras: parent.and_then(|p| p.extras.clone()),
+            ..Scope::default()
+        };
+        // An inherited component was normalized where it was set.
+        if let (true, Some(c)) = (own_component, &scope.component) {
+            if let std::borrow::Cow::Owned(n) = normalize_component(c) {
+                scope.component = Some(n.into());
+            }
         }
-        .apply(scope);
         if !self.extras.is_empty() {
             let mut merged: Vec<Extra> = scope
                 .extras
@@ -282,7 +320,7 @@ impl PendingContext {
             }
             scope.extras = Some(merged.into());
         }
-        self.parent
+        (scope, self.parent)
     }
 }
 
@@ -296,36 +334,43 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let parent = span
-            .parent()
-            .and_then(|p| p.extensions().get::<ScopeExt>().map(|s| Arc::clone(&s.0)));
-        let mut scope = match &parent {
-            Some(p) => Scope {
-                otel: None,
-                context_span: None,
-                ..(**p).clone()
-            },
-            None => Scope::default(),
+        // A contextual span's parent is the current span: the innermost scope on this
+        // thread's stack, without the registry's lookups when the stack can tell.
+        let parent = match attrs.is_contextual().then(|| self.entered_scope(&ctx)) {
+            Some(Some(scope)) => scope,
+            _ => span
+                .parent()
+                .and_then(|p| p.extensions().get::<ScopeExt>().map(|s| Arc::clone(&s.0))),
         };
         let meta = attrs.metadata();
         if meta.target() == CONTEXT_TARGET {
             // A request context: its span is tracekit's own (see `context_span`). Its values
             // and parent come from `LogContext::span` (its fields are empty); a context span
             // opened some other way has its fields, and the current OTel context as parent.
-            let (parent, error) = match PENDING.take() {
-                Some(pending) => (pending.apply(&mut scope), None),
+            let (mut scope, parent, error, entering) = match PENDING.take() {
+                Some(pending) => {
+                    let entering = pending.entering;
+                    let (scope, parent) = pending.scope(parent.as_deref());
+                    (scope, parent, None, entering)
+                }
                 None => {
+                    let mut scope = parent.map_or_else(Scope::default, |p| p.inherit());
                     let mut own = SpanFields::default();
                     attrs.record(&mut own);
                     let error = own.error.take();
                     own.apply(&mut scope);
-                    (opentelemetry::Context::current(), error)
+                    (scope, opentelemetry::Context::current(), error, false)
                 }
             };
             crate::context_span::open(&mut scope, parent, error);
-            span.extensions_mut().insert(ScopeExt(scope.seal()));
+            let scope = scope.seal();
+            if entering {
+                OPENED.set(Some((id.clone(), Arc::clone(&scope))));
+            }
+            span.extensions_mut().insert(ScopeExt(scope));
             return;
         }
+        let mut scope = parent.map_or_else(Scope::default, |p| p.inherit());
         scope.function = Some(meta.name());
         let mut own = SpanFields::default();
         attrs.record(&mut own);
@@ -441,14 +486,19 @@ impl TracekitLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Some(span) = ctx.span(id) else {
-            return false;
+        let (request_context, scope) = match OPENED.take() {
+            Some((opened, scope)) if opened == *id => (true, Some(scope)),
+            _ => {
+                let Some(span) = ctx.span(id) else {
+                    return false;
+                };
+                let scope = span
+                    .extensions()
+                    .get::<ScopeExt>()
+                    .map(|s| Arc::clone(&s.0));
+                (span.metadata().target() == CONTEXT_TARGET, scope)
+            }
         };
-        let request_context = span.metadata().target() == CONTEXT_TARGET;
-        let scope = span
-            .extensions()
-            .get::<ScopeExt>()
-            .map(|s| Arc::clone(&s.0));
         // A request context's OTel context is current while its span is entered, as
         // tracing-opentelemetry does for its spans: child spans and `inject` see it.
         let attached = match &scope {
@@ -1173,6 +1223,60 @@ mod tests {
         }
     }
     impl Error for Boom {}
+
+    #[test]
+    fn spans_inherit_from_the_parent_the_registry_gives_them() {
+        // A contextual span's parent comes from the layer's own stack; explicit parents and
+        // roots from the registry. The event inside each child shows what it inherited.
+        let other = tempfile::tempdir().unwrap();
+        let child = |n: u64, span: tracing::Span| span.in_scope(|| tracing::info!(n, "in child"));
+        let records = records(|| {
+            let a = tracing::info_span!("a", request_id = "req-a");
+            let b = tracing::info_span!("b", request_id = "req-b");
+            let _in_a = a.enter();
+            child(1, tracing::info_span!("child"));
+            {
+                let _in_b = b.enter();
+                child(2, tracing::info_span!("child"));
+                {
+                    // Entered again while entered: the registry keeps `b` current.
+                    let _again = a.enter();
+                    child(3, tracing::info_span!("child"));
+                }
+                child(4, tracing::info_span!(parent: &a, "child"));
+                child(5, tracing::info_span!(parent: None, "child"));
+                // Another subscriber on this thread sees none of these spans.
+                let (dispatch, guard) = subscriber(other.path(), "u");
+                tracing::dispatcher::with_default(&dispatch, || {
+                    child(6, tracing::info_span!("child"));
+                });
+                drop(guard);
+                // A span opened here and entered later keeps the parent it opened under.
+                let later = tracing::info_span!("child");
+                drop(_in_b);
+                child(7, later);
+            }
+            drop(_in_a);
+            child(8, tracing::info_span!("child"));
+        });
+        let seen: Vec<(u64, Option<&str>)> = records
+            .iter()
+            .map(|r| (r["data"]["n"].as_u64().unwrap(), r["request_id"].as_str()))
+            .collect();
+        let (a, b) = (Some("req-a"), Some("req-b"));
+        assert_eq!(
+            seen,
+            [(1, a), (2, b), (3, b), (4, a), (5, None), (7, b), (8, None)]
+        );
+        let text = std::fs::read_to_string(other.path().join("logs/u/u.log")).unwrap();
+        let theirs: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &serde_json::Value| r.get("span").is_none())
+            .collect();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0]["request_id"], serde_json::Value::Null);
+    }
 
     #[test]
     fn events_find_their_span_as_the_registry_does() {

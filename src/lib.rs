@@ -79,6 +79,7 @@ pub mod analyzer;
 mod context;
 mod context_span;
 mod decorators;
+mod filter;
 mod init;
 mod layer;
 mod level;

@@ -346,6 +346,28 @@ fn span_status_and_no_span_events() {
     );
 }
 
+/// A directive naming a span enables its level inside that span only (the filter tracks
+/// spans only when a directive needs it).
+#[test]
+fn span_directives_apply_inside_the_named_span() {
+    let (_dir, records) = run_filtered("warn,[checkout]=debug", tracekit::builder(), |_| {
+        debug!("before");
+        info_span!("checkout").in_scope(|| {
+            debug!("inside");
+            info_span!("payment").in_scope(|| debug!("nested"));
+        });
+        debug!("after");
+        warn!("warned");
+    });
+    let mut messages: Vec<&str> = records
+        .iter()
+        .filter(|r| r.get("span").is_none())
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    messages.sort();
+    assert_eq!(messages, ["inside", "nested", "warned"]);
+}
+
 /// The baggage current inside nested contexts, as `key=value;metadata` sorted.
 fn current_baggage() -> Vec<String> {
     let cx = opentelemetry::Context::current();

@@ -85,8 +85,30 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// A record stamped now, with nothing but level, component and message.
     pub fn new(level: Level, component: &'a str, message: &'a str) -> Record<'a> {
+        Record::at(SystemTime::now(), level, component, message)
+    }
+
+    /// A record stamped `timestamp` (no clock read), with nothing but level, component and
+    /// message.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tracekit_exporters::{Level, Record, RecordEncoder};
+    ///
+    /// let t = UNIX_EPOCH + Duration::from_micros(1_764_892_800_123_456);
+    /// let record = Record::at(t, Level::INFO, "serving", "done");
+    /// let mut line = Vec::new();
+    /// RecordEncoder::default().encode(&record, &mut line);
+    /// assert!(line.starts_with(br#"{"timestamp":"2025-12-05T00:00:00.123456Z""#));
+    /// ```
+    pub fn at(
+        timestamp: SystemTime,
+        level: Level,
+        component: &'a str,
+        message: &'a str,
+    ) -> Record<'a> {
         Record {
-            timestamp: SystemTime::now(),
+            timestamp,
             level,
             component,
             logger: None,

@@ -148,25 +148,8 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
     };
     let component = r.str()?;
     let message = r.str()?;
-    let mut record = Record {
-        // A record stamped at its span's end gets it below.
-        timestamp: stamped.unwrap_or(UNIX_EPOCH),
-        level,
-        component,
-        logger: None,
-        request_id: None,
-        user_id: None,
-        session_id: None,
-        trace_id: None,
-        span_id: None,
-        message,
-        data: None,
-        context: None,
-        exception: None,
-        span: None,
-        timing: false,
-        head: None,
-    };
+    // A record stamped at its span's end gets it below.
+    let mut record = Record::at(stamped.unwrap_or(UNIX_EPOCH), level, component, message);
     record.logger = r.str_if(has(LOGGER))?;
     record.request_id = r.str_if(has(REQUEST_ID))?;
     record.user_id = r.str_if(has(USER_ID))?;
