@@ -8,7 +8,8 @@
 //! span context of its own (ids from the SDK's random generator, the trace of the current OTel
 //! context), makes that context current while the span is entered (so child spans, from
 //! `tracing` or the OTel API, and [`inject`](crate::inject) see it), and writes its span record
-//! when it closes: the same record `FileSpanExporter` writes for an SDK span. Span processors
+//! when it closes: the same record `FileSpanExporter` writes for an SDK span, queued as its
+//! parts and encoded by the writer thread (`LogWriter::write_deferred`). Span processors
 //! added with [`Builder::span_processor`](crate::Builder::span_processor) (an OTLP exporter)
 //! receive it as `SpanData`, as they would from the SDK.
 
