@@ -207,6 +207,18 @@ thread_local! {
     static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The flags that send `record` to `errors/` and `performance/` as well.
+fn routes(record: &Record<'_>) -> u8 {
+    let mut flags = 0;
+    if record.level.is_error() {
+        flags |= FLAG_ERROR;
+    }
+    if record.timing {
+        flags |= FLAG_TIMING;
+    }
+    flags
+}
+
 /// Keep at most this much of a calling thread's encode buffer between records.
 const KEEP_LINE_CAPACITY: usize = 64 * 1024;
 
@@ -269,14 +281,9 @@ impl LogWriter {
     /// lossy policy a full queue drops the record, counts it and returns
     /// [`WriteError::QueueFull`]. After shutdown it returns [`WriteError::Shutdown`].
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let mut flags = 0;
-        if record.level.is_error() {
-            flags |= FLAG_ERROR;
-        }
-        if record.timing {
-            flags |= FLAG_TIMING;
-        }
-        self.write_with(flags, |line| self.shared.encoder.encode(record, line))
+        self.write_with(routes(record), |line| {
+            self.shared.encoder.encode(record, line)
+        })
     }
 
     /// Queues `record` like [`write`](Self::write), but leaves its encoding to the writer
@@ -303,13 +310,7 @@ impl LogWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_deferred(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let mut flags = 0;
-        if record.level.is_error() {
-            flags |= FLAG_ERROR;
-        }
-        if record.timing {
-            flags |= FLAG_TIMING;
-        }
+        let flags = routes(record);
         LINE.with(|cell| {
             let Ok(mut line) = cell.try_borrow_mut() else {
                 return self.write(record);

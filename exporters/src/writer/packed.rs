@@ -70,14 +70,18 @@ pub(crate) fn pack(record: &Record<'_>, out: &mut Vec<u8>) -> bool {
             str(out, v);
         }
     }
-    if let Some(id) = record.trace_id {
-        bits |= TRACE_ID;
-        out.extend_from_slice(&id.to_bytes());
-    }
-    if let Some(id) = record.span_id {
-        bits |= SPAN_ID;
-        out.extend_from_slice(&id.to_bytes());
-    }
+    put(
+        out,
+        &mut bits,
+        TRACE_ID,
+        record.trace_id.map(|id| id.to_bytes()),
+    );
+    put(
+        out,
+        &mut bits,
+        SPAN_ID,
+        record.span_id.map(|id| id.to_bytes()),
+    );
     if let Some(ctx) = &record.context {
         bits |= CONTEXT;
         for (bit, value) in [(FUNCTION, ctx.function), (FILE, ctx.file)] {
@@ -86,18 +90,9 @@ pub(crate) fn pack(record: &Record<'_>, out: &mut Vec<u8>) -> bool {
                 str(out, v);
             }
         }
-        if let Some(line) = ctx.line {
-            bits |= LINE;
-            out.extend_from_slice(&line.to_le_bytes());
-        }
-        if let Some(thread) = ctx.thread {
-            bits |= THREAD;
-            out.extend_from_slice(&thread.to_le_bytes());
-        }
-        if let Some(process) = ctx.process {
-            bits |= PROCESS;
-            out.extend_from_slice(&process.to_le_bytes());
-        }
+        put(out, &mut bits, LINE, ctx.line.map(u32::to_le_bytes));
+        put(out, &mut bits, THREAD, ctx.thread.map(u64::to_le_bytes));
+        put(out, &mut bits, PROCESS, ctx.process.map(u32::to_le_bytes));
     }
     if let Some(exc) = &record.exception {
         bits |= EXCEPTION;
@@ -112,10 +107,12 @@ pub(crate) fn pack(record: &Record<'_>, out: &mut Vec<u8>) -> bool {
         bits |= SPAN;
         str(out, span.name);
         str(out, span.kind);
-        if let Some(parent) = span.parent_span_id {
-            bits |= PARENT;
-            out.extend_from_slice(&parent.to_bytes());
-        }
+        put(
+            out,
+            &mut bits,
+            PARENT,
+            span.parent_span_id.map(|id| id.to_bytes()),
+        );
         if !(time(out, span.start) && time(out, span.end)) {
             out.truncate(start);
             return false;
@@ -154,27 +151,14 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
     record.request_id = r.str_if(has(REQUEST_ID))?;
     record.user_id = r.str_if(has(USER_ID))?;
     record.session_id = r.str_if(has(SESSION_ID))?;
-    if has(TRACE_ID) {
-        record.trace_id = Some(TraceId::from_bytes(r.array()?));
-    }
-    if has(SPAN_ID) {
-        record.span_id = Some(SpanId::from_bytes(r.array()?));
-    }
+    record.trace_id = r.array_if(has(TRACE_ID))?.map(TraceId::from_bytes);
+    record.span_id = r.array_if(has(SPAN_ID))?.map(SpanId::from_bytes);
     if has(CONTEXT) {
         let function = r.str_if(has(FUNCTION))?;
         let file = r.str_if(has(FILE))?;
-        let line = match has(LINE) {
-            true => Some(u32::from_le_bytes(r.array()?)),
-            false => None,
-        };
-        let thread = match has(THREAD) {
-            true => Some(u64::from_le_bytes(r.array()?)),
-            false => None,
-        };
-        let process = match has(PROCESS) {
-            true => Some(u32::from_le_bytes(r.array()?)),
-            false => None,
-        };
+        let line = r.array_if(has(LINE))?.map(u32::from_le_bytes);
+        let thread = r.array_if(has(THREAD))?.map(u64::from_le_bytes);
+        let process = r.array_if(has(PROCESS))?.map(u32::from_le_bytes);
         record.context = Some(CodeContext {
             function,
             file,
@@ -193,10 +177,7 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
     if has(SPAN) {
         let name = r.str()?;
         let kind = r.str()?;
-        let parent_span_id = match has(PARENT) {
-            true => Some(SpanId::from_bytes(r.array()?)),
-            false => None,
-        };
+        let parent_span_id = r.array_if(has(PARENT))?.map(SpanId::from_bytes);
         let start = r.time()?;
         let end = r.time()?;
         if has(STAMPED_AT_END) {
@@ -224,6 +205,14 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
         return None;
     }
     r.0.is_empty().then(|| f(&record))
+}
+
+/// Appends `value`'s bytes and sets `bit`, when there is a value.
+fn put<const N: usize>(out: &mut Vec<u8>, bits: &mut u32, bit: u32, value: Option<[u8; N]>) {
+    if let Some(v) = value {
+        *bits |= bit;
+        out.extend_from_slice(&v);
+    }
 }
 
 fn str(out: &mut Vec<u8>, s: &str) {
@@ -259,6 +248,14 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Option<&'a str> {
         let len = u32::from_le_bytes(self.array()?) as usize;
         std::str::from_utf8(self.take(len)?).ok()
+    }
+
+    /// `Some(None)` when absent, `None` when malformed.
+    fn array_if<const N: usize>(&mut self, present: bool) -> Option<Option<[u8; N]>> {
+        match present {
+            true => self.array().map(Some),
+            false => Some(None),
+        }
     }
 
     /// `Some(None)` when absent, `None` when malformed.
