@@ -1,5 +1,7 @@
 //! The writer: callers encode on their own thread and hand finished lines to one background
-//! writer thread through a bounded queue; the writer batches, routes, rotates and archives.
+//! writer thread through a bounded queue (or, for records without fields, hand over the
+//! record's parts for the writer to encode: [`LogWriter::write_deferred`]); the writer
+//! batches, routes, rotates and archives.
 
 mod archive;
 mod packed;
