@@ -136,7 +136,7 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         start: span.start,
         end,
         status,
-        // None when there are none (the same line): the writer thread can then encode it.
+        // None when there are none (the same line, nothing to encode on this thread).
         attributes: (!extras.is_empty()).then_some(&attributes as &dyn Fields),
     };
     let record = Record::at(

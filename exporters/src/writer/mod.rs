@@ -292,9 +292,9 @@ impl LogWriter {
     /// thread: the caller copies the record's parts into the queue, the writer encodes them
     /// into the same line `write` would have queued, in the same order among the other
     /// records. For records that are written once per unit of work and are not needed on
-    /// the caller's thread (span records: tracekit writes a `LogContext`'s this way). A record
-    /// with `data`, span `attributes` (only the caller can visit them) or a
-    /// [`head`](Record::head) is encoded here, as by `write`.
+    /// the caller's thread (span records: tracekit writes a `LogContext`'s this way). A span's
+    /// `attributes` are encoded here (only the caller can visit them); a record with `data`
+    /// or a [`head`](Record::head) is encoded here whole, as by `write`.
     ///
     /// ```
     /// use tracekit_exporters::{Level, LogWriter, Record};
@@ -318,7 +318,7 @@ impl LogWriter {
                 return self.write(record);
             };
             line.clear();
-            if packed::pack(record, &mut line) {
+            if packed::pack(record, &self.shared.encoder, &mut line) {
                 self.submit(&line, 0..0, flags | FLAG_PACKED)
             } else {
                 drop(line);

@@ -1,9 +1,10 @@
 //! Records queued as their parts, for the writer thread to encode
 //! ([`LogWriter::write_deferred`](super::LogWriter::write_deferred)).
 //!
-//! A record without structured fields (`data`, span `attributes`: trait objects that must be
-//! visited on the caller's thread) and without a pre-encoded head is copied into the queue
-//! as it is: its strings, ids, times and numbers, each behind a presence bit. The writer
+//! A record without `data` and without a pre-encoded head is copied into the queue as it
+//! is: its strings, ids, times and numbers, each behind a presence bit, and a span's
+//! attributes (trait objects, visited on the caller's thread) as the encoder writes them,
+//! redaction done. The writer
 //! thread reads it back into a [`Record`] borrowing from the queue and encodes it with the
 //! same encoder, so the line is the one [`LogWriter::write`](super::LogWriter::write) would
 //! have written. Nothing crosses threads but these bytes: no reference count, no allocation
@@ -13,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-use crate::record::{CodeContext, Exception, Record, SpanInfo, SpanStatus};
+use crate::encoder::{RawFields, RecordEncoder};
+use crate::record::{CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus};
 use crate::Level;
 
 const LOGGER: u32 = 1;
@@ -36,14 +38,12 @@ const STATUS_OK: u32 = 1 << 16;
 const STATUS_ERROR: u32 = 1 << 17;
 const TIMING: u32 = 1 << 18;
 const STAMPED_AT_END: u32 = 1 << 19;
+const ATTRIBUTES: u32 = 1 << 20;
 
-/// Appends `record`'s parts to `out`; false (and `out` as it was) when the record has parts
-/// that only the caller's thread can encode, or a time before the Unix epoch.
-pub(crate) fn pack(record: &Record<'_>, out: &mut Vec<u8>) -> bool {
-    if record.data.is_some()
-        || record.head.is_some()
-        || record.span.is_some_and(|s| s.attributes.is_some())
-    {
+/// Appends `record`'s parts to `out` (a span's attributes encoded by `encoder`); false (and
+/// `out` as it was) when the record has `data` or a head, or a time before the Unix epoch.
+pub(crate) fn pack(record: &Record<'_>, encoder: &RecordEncoder, out: &mut Vec<u8>) -> bool {
+    if record.data.is_some() || record.head.is_some() {
         return false;
     }
     let start = out.len();
@@ -125,9 +125,24 @@ pub(crate) fn pack(record: &Record<'_>, out: &mut Vec<u8>) -> bool {
                 str(out, message);
             }
         }
+        if let Some(attributes) = span.attributes {
+            // Their count, then their length and bytes, filled in once written.
+            bits |= ATTRIBUTES;
+            let at = out.len();
+            out.extend_from_slice(&[0; 8]);
+            let count = encoder.fields_into(out, attributes);
+            let len = out.len() - at - 8;
+            out[at..at + 4].copy_from_slice(&(count as u32).to_le_bytes());
+            out[at + 4..at + 8].copy_from_slice(&(len as u32).to_le_bytes());
+        }
     }
     if record.timing {
         bits |= TIMING;
+    }
+    // Lengths are 32 bits: a record of 4 GiB is encoded by the caller instead.
+    if out.len() - start > u32::MAX as usize {
+        out.truncate(start);
+        return false;
     }
     out[start..start + 4].copy_from_slice(&bits.to_le_bytes());
     true
@@ -174,6 +189,7 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
             traceback: r.str_if(has(TRACEBACK))?,
         });
     }
+    let attributes;
     if has(SPAN) {
         let name = r.str()?;
         let kind = r.str()?;
@@ -190,6 +206,13 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
         } else {
             SpanStatus::Unset
         };
+        attributes = match has(ATTRIBUTES) {
+            true => Some(RawFields {
+                count: u32::from_le_bytes(r.array()?) as usize,
+                bytes: r.bytes()?,
+            }),
+            false => None,
+        };
         record.span = Some(SpanInfo {
             name,
             kind,
@@ -197,7 +220,7 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
             start,
             end,
             status,
-            attributes: None,
+            attributes: attributes.as_ref().map(|a| a as &dyn Fields),
         });
     }
     record.timing = has(TIMING);
@@ -245,9 +268,13 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().ok()
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = u32::from_le_bytes(self.array()?) as usize;
-        std::str::from_utf8(self.take(len)?).ok()
+        self.take(len)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
     }
 
     /// `Some(None)` when absent, `None` when malformed.
@@ -292,7 +319,7 @@ mod tests {
     );
     type Exc = (String, String, Option<String>);
     /// name, kind, parent, start, end, status (0 unset, 1 ok, 2 error), message, stamped
-    /// at its end.
+    /// at its end, attributes.
     type Span = (
         String,
         String,
@@ -302,7 +329,23 @@ mod tests {
         u8,
         String,
         bool,
+        Option<Attributes>,
     );
+
+    /// Span attributes: string or integer values under keys some of which are redacted.
+    #[derive(Clone, Debug)]
+    struct Attributes(Vec<(String, Result<u64, String>)>);
+
+    impl crate::Fields for Attributes {
+        fn write_fields(&self, w: &mut crate::FieldWriter<'_>) {
+            for (key, value) in &self.0 {
+                match value {
+                    Ok(n) => w.u64(key.as_str(), *n),
+                    Err(s) => w.str(key.as_str(), s),
+                }
+            }
+        }
+    }
 
     /// A record's parts, owned.
     #[derive(Clone, Debug)]
@@ -353,7 +396,7 @@ mod tests {
                     1 => SpanStatus::Ok,
                     _ => SpanStatus::Error(&s.6),
                 },
-                attributes: None,
+                attributes: s.8.as_ref().map(|a| a as &dyn crate::Fields),
             });
             if s.7 {
                 r.timestamp = end;
@@ -410,6 +453,16 @@ mod tests {
             0u8..3,
             text(),
             any::<bool>(),
+            proptest::option::of(
+                proptest::collection::vec(
+                    (
+                        prop_oneof!["[a-z_]{1,8}", Just("password".to_owned())],
+                        prop_oneof![any::<u64>().prop_map(Ok), text().prop_map(Err)],
+                    ),
+                    0..4,
+                )
+                .prop_map(Attributes),
+            ),
         ));
         (head, ids, otel, context, exception, span).prop_map(
             |(head, ids, otel, context, exception, span)| Parts {
@@ -434,7 +487,7 @@ mod tests {
             let comp = encoder.encode(&r, &mut direct);
 
             let mut packed = b"earlier entry".to_vec();
-            prop_assert!(pack(&r, &mut packed));
+            prop_assert!(pack(&r, &encoder, &mut packed));
             let packed = &packed[b"earlier entry".len()..];
             let mut line = Vec::new();
             let got = unpack(packed, |r| encoder.encode(r, &mut line));
@@ -447,16 +500,17 @@ mod tests {
         }
     }
 
-    /// Parts only the caller can write, or times `pack` does not take, leave the buffer as
+    /// A record with `data` or a head, or a time `pack` does not take, leaves the buffer as
     /// it was: `write_deferred` encodes those records itself.
     #[test]
-    fn records_with_fields_or_early_times_are_not_packed() {
+    fn records_with_data_or_early_times_are_not_packed() {
         struct One;
         impl crate::Fields for One {
             fn write_fields(&self, w: &mut crate::FieldWriter<'_>) {
                 w.u64("n", 1);
             }
         }
+        let encoder = RecordEncoder::default();
         let span = SpanInfo {
             name: "work",
             kind: "internal",
@@ -475,17 +529,12 @@ mod tests {
                 ..base
             },
             Record {
-                span: Some(span),
-                ..base
-            },
-            Record {
                 head: Some(&head),
                 ..base
             },
             base.timestamp(early),
             Record {
                 span: Some(SpanInfo {
-                    attributes: None,
                     start: early,
                     ..span
                 }),
@@ -493,17 +542,31 @@ mod tests {
             },
         ] {
             let mut out = b"kept".to_vec();
-            assert!(!pack(&r, &mut out));
+            assert!(!pack(&r, &encoder, &mut out));
             assert_eq!(out, b"kept");
         }
-        assert!(pack(&base, &mut Vec::new()));
+        // Span attributes are encoded into the entry.
+        for r in [
+            base,
+            Record {
+                span: Some(span),
+                ..base
+            },
+        ] {
+            assert!(pack(&r, &encoder, &mut Vec::new()));
+        }
     }
 
     /// Entries that are not `pack`'s are refused rather than misread.
     #[test]
     fn foreign_bytes_are_refused() {
         let mut packed = Vec::new();
-        assert!(pack(&Record::new(Level::INFO, "ranking", "m"), &mut packed));
+        let encoder = RecordEncoder::default();
+        assert!(pack(
+            &Record::new(Level::INFO, "ranking", "m"),
+            &encoder,
+            &mut packed
+        ));
         let mut longer = packed.clone();
         longer.push(0);
         assert!(unpack(&longer, |_| ()).is_none(), "trailing bytes");
