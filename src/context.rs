@@ -307,27 +307,28 @@ impl LogContext {
         let inherited = base.baggage();
         // Copying baggage costs a validated, hashed, allocating insert per entry: skip it
         // when the ids are already there as they would be written (a nested context that
-        // changes none), and do not copy the entries this context replaces. One pass over
-        // the inherited entries tells both, without hashing. The values are shared with the
-        // records' ids, not copied.
-        let (mut replaced, mut same) = (0, 0);
+        // changes none: one pass over the inherited entries, without hashing), and do not
+        // copy the entries this context replaces. The values are shared with the records'
+        // ids, not copied.
+        let own = |key: &str| {
+            ours.iter()
+                .find_map(|(k, v)| v.as_ref().filter(|_| *k == key))
+        };
+        let mut same = 0;
         for (key, (value, metadata)) in inherited {
-            if let Some((_, v)) = ours.iter().find(|(k, v)| v.is_some() && key.as_str() == *k) {
-                replaced += 1;
-                if v.as_deref() == Some(value.as_str()) && metadata.as_str().is_empty() {
-                    same += 1;
-                }
+            if own(key.as_str()).is_some_and(|v| **v == *value.as_str())
+                && metadata.as_str().is_empty()
+            {
+                same += 1;
             }
         }
         let parent = if same == ours.iter().filter(|(_, v)| v.is_some()).count() {
             base
         } else {
             let mut baggage = Baggage::new();
-            if inherited.len() > replaced {
-                for (key, (value, metadata)) in inherited {
-                    if !ours.iter().any(|(k, v)| v.is_some() && key.as_str() == *k) {
-                        baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
-                    }
+            for (key, (value, metadata)) in inherited {
+                if own(key.as_str()).is_none() {
+                    baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
                 }
             }
             for (key, value) in ours {

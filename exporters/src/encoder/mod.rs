@@ -328,12 +328,7 @@ fn write_duration_ms(out: &mut Vec<u8>, span: &SpanInfo<'_>) {
         write_f64(out, span.duration_ms());
         return;
     }
-    let (mut n, mut decimals) = (micros as u64, 3);
-    while decimals > 0 && n % 10 == 0 {
-        n /= 10;
-        decimals -= 1;
-    }
-    write_fixed(out, false, n, decimals);
+    write_fixed(out, false, micros as u64, 3);
 }
 
 #[inline]
@@ -376,14 +371,9 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
             let n = scaled as i64;
             if n as f64 == scaled && scaled / scale == a {
                 // A rounding in `a * scale` can make the first whole scale one digit too
-                // fine (128.383 * 1e3 = 128382.99..., so 1283830e-4): the same number,
-                // written without its trailing zeros.
-                let (mut n, mut decimals) = (n as u64, decimals);
-                while decimals > 0 && n % 10 == 0 {
-                    n /= 10;
-                    decimals -= 1;
-                }
-                write_fixed(out, v.is_sign_negative(), n, decimals);
+                // fine (128.383 * 1e3 = 128382.99..., so 1283830e-4): `write_fixed` drops
+                // the trailing zero.
+                write_fixed(out, v.is_sign_negative(), n as u64, decimals);
                 return;
             }
             scale *= 10.0;
@@ -392,10 +382,15 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     push_slice(out, ryu::Buffer::new().format_finite(v).as_bytes());
 }
 
-/// Writes `n` / 10^`decimals` with `decimals` digits after the point (at least one: `45.0`),
-/// in one pass from the last digit. `n` is below 10^15.
+/// Writes `n` / 10^`decimals` in its shortest form (trailing zeros of the fraction dropped,
+/// at least one digit after the point: `45.0`), in one pass from the last digit. `n` is
+/// below 10^15.
 #[inline]
-fn write_fixed(out: &mut Vec<u8>, negative: bool, mut n: u64, decimals: usize) {
+fn write_fixed(out: &mut Vec<u8>, negative: bool, mut n: u64, mut decimals: usize) {
+    while decimals > 0 && n % 10 == 0 {
+        n /= 10;
+        decimals -= 1;
+    }
     let mut buf = [b'0'; 24];
     let mut i = buf.len();
     if decimals == 0 {

@@ -1,5 +1,5 @@
 //! The writer: callers encode on their own thread and hand finished lines to one background
-//! writer thread through a bounded queue (or, for records without fields, hand over the
+//! writer thread through a bounded queue (or, for records without `data`, hand over the
 //! record's parts for the writer to encode: [`LogWriter::write_deferred`]); the writer
 //! batches, routes, rotates and archives.
 
@@ -284,7 +284,7 @@ impl LogWriter {
     /// [`WriteError::QueueFull`]. After shutdown it returns [`WriteError::Shutdown`].
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
         self.write_with(routes(record), |line| {
-            self.shared.encoder.encode(record, line)
+            Some(self.shared.encoder.encode(record, line))
         })
     }
 
@@ -312,43 +312,37 @@ impl LogWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_deferred(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let flags = routes(record);
-        LINE.with(|cell| {
-            let Ok(mut line) = cell.try_borrow_mut() else {
-                return self.write(record);
-            };
-            line.clear();
-            if packed::pack(record, &self.shared.encoder, &mut line) {
-                self.submit(&line, 0..0, flags | FLAG_PACKED)
-            } else {
-                drop(line);
-                self.write(record)
+        let encoder = &self.shared.encoder;
+        self.write_with(routes(record), |line| {
+            match packed::pack(record, encoder, line) {
+                true => None,
+                false => Some(encoder.encode(record, line)),
             }
         })
     }
 
-    /// Encodes with `encode` into the calling thread's buffer and queues the line.
+    /// Fills the calling thread's buffer with `encode` and queues it: a line whose component
+    /// stands at the range returned, or (`None`) a record's parts for the writer to encode.
     fn write_with(
         &self,
         flags: u8,
-        encode: impl FnOnce(&mut Vec<u8>) -> std::ops::Range<usize>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Option<std::ops::Range<usize>>,
     ) -> Result<(), WriteError> {
+        let queue = |line: &mut Vec<u8>| match encode(line) {
+            Some(component) => self.submit(line, component, flags),
+            None => self.submit(line, 0..0, flags | FLAG_PACKED),
+        };
         LINE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut line) => {
                 line.clear();
-                let component = encode(&mut line);
-                let result = self.submit(&line, component, flags);
+                let result = queue(&mut line);
                 if line.capacity() > KEEP_LINE_CAPACITY {
                     *line = Vec::new();
                 }
                 result
             }
             // Re-entered from inside an encode (a Display impl that logs): use a fresh buffer.
-            Err(_) => {
-                let mut line = Vec::new();
-                let component = encode(&mut line);
-                self.submit(&line, component, flags)
-            }
+            Err(_) => queue(&mut Vec::new()),
         })
     }
 

@@ -4,10 +4,9 @@
 //! A record without `data` and without a pre-encoded head is copied into the queue as it
 //! is: its strings, ids, times and numbers, each behind a presence bit, and a span's
 //! attributes (trait objects, visited on the caller's thread) as the encoder writes them,
-//! redaction done. The writer
-//! thread reads it back into a [`Record`] borrowing from the queue and encodes it with the
-//! same encoder, so the line is the one [`LogWriter::write`](super::LogWriter::write) would
-//! have written. Nothing crosses threads but these bytes: no reference count, no allocation
+//! redaction done. The writer thread reads it back into a [`Record`] borrowing from the
+//! queue and encodes it with the same encoder, so the line is the one
+//! [`LogWriter::write`](super::LogWriter::write) would have written. Nothing crosses threads but these bytes: no reference count, no allocation
 //! freed on the other thread.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,17 +58,10 @@ pub(crate) fn pack(record: &Record<'_>, encoder: &RecordEncoder, out: &mut Vec<u
     }
     str(out, record.component);
     str(out, record.message);
-    for (bit, value) in [
-        (LOGGER, record.logger),
-        (REQUEST_ID, record.request_id),
-        (USER_ID, record.user_id),
-        (SESSION_ID, record.session_id),
-    ] {
-        if let Some(v) = value {
-            bits |= bit;
-            str(out, v);
-        }
-    }
+    put_str(out, &mut bits, LOGGER, record.logger);
+    put_str(out, &mut bits, REQUEST_ID, record.request_id);
+    put_str(out, &mut bits, USER_ID, record.user_id);
+    put_str(out, &mut bits, SESSION_ID, record.session_id);
     put(
         out,
         &mut bits,
@@ -84,12 +76,8 @@ pub(crate) fn pack(record: &Record<'_>, encoder: &RecordEncoder, out: &mut Vec<u
     );
     if let Some(ctx) = &record.context {
         bits |= CONTEXT;
-        for (bit, value) in [(FUNCTION, ctx.function), (FILE, ctx.file)] {
-            if let Some(v) = value {
-                bits |= bit;
-                str(out, v);
-            }
-        }
+        put_str(out, &mut bits, FUNCTION, ctx.function);
+        put_str(out, &mut bits, FILE, ctx.file);
         put(out, &mut bits, LINE, ctx.line.map(u32::to_le_bytes));
         put(out, &mut bits, THREAD, ctx.thread.map(u64::to_le_bytes));
         put(out, &mut bits, PROCESS, ctx.process.map(u32::to_le_bytes));
@@ -98,10 +86,7 @@ pub(crate) fn pack(record: &Record<'_>, encoder: &RecordEncoder, out: &mut Vec<u
         bits |= EXCEPTION;
         str(out, exc.kind);
         str(out, exc.message);
-        if let Some(tb) = exc.traceback {
-            bits |= TRACEBACK;
-            str(out, tb);
-        }
+        put_str(out, &mut bits, TRACEBACK, exc.traceback);
     }
     if let Some(span) = &record.span {
         bits |= SPAN;
@@ -153,6 +138,9 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
     let mut r = Reader(bytes);
     let bits = u32::from_le_bytes(r.array()?);
     let has = |bit: u32| bits & bit != 0;
+    if has(STAMPED_AT_END) && !has(SPAN) {
+        return None;
+    }
     let level = Level::from_severity_number(r.array::<1>()?[0])?;
     let stamped = match has(STAMPED_AT_END) {
         true => None,
@@ -224,9 +212,6 @@ pub(crate) fn unpack<R>(bytes: &[u8], f: impl FnOnce(&Record<'_>) -> R) -> Optio
         });
     }
     record.timing = has(TIMING);
-    if has(STAMPED_AT_END) && !has(SPAN) {
-        return None;
-    }
     r.0.is_empty().then(|| f(&record))
 }
 
@@ -235,6 +220,14 @@ fn put<const N: usize>(out: &mut Vec<u8>, bits: &mut u32, bit: u32, value: Optio
     if let Some(v) = value {
         *bits |= bit;
         out.extend_from_slice(&v);
+    }
+}
+
+/// Appends `value` and sets `bit`, when there is a value.
+fn put_str(out: &mut Vec<u8>, bits: &mut u32, bit: u32, value: Option<&str>) {
+    if let Some(v) = value {
+        *bits |= bit;
+        str(out, v);
     }
 }
 
