@@ -29,9 +29,8 @@ use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
-use crate::context::ContextValue;
+use crate::context::{ContextValue, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
 use crate::context_span::ContextSpan;
 use crate::exporters::{
     current_thread_id, normalize_component, CodeContext, EncodedFields, Exception, FieldKey,
@@ -180,14 +179,18 @@ impl Scope {
         record
     }
 
-    /// What a child span's scope starts from: everything but this span's own OTel context
-    /// and request-context span.
-    fn inherit(&self) -> Scope {
+    /// What a child span with the fields `own` starts from: everything but this span's own
+    /// OTel context and request-context span, and the ids and component `own` sets itself.
+    fn inherit(&self, own: &SpanFields) -> Scope {
+        let unless = |mine: &Option<Arc<str>>, theirs: &Option<Arc<str>>| match mine {
+            Some(_) => None,
+            None => theirs.clone(),
+        };
         Scope {
-            request_id: self.request_id.clone(),
-            user_id: self.user_id.clone(),
-            session_id: self.session_id.clone(),
-            component: self.component.clone(),
+            request_id: unless(&own.request_id, &self.request_id),
+            user_id: unless(&own.user_id, &self.user_id),
+            session_id: unless(&own.session_id, &self.session_id),
+            component: unless(&own.component, &self.component),
             function: self.function,
             trace_id: self.trace_id,
             span_id: self.span_id,
@@ -229,7 +232,8 @@ impl Default for Scope {
 /// The span extension holding its [`Scope`].
 pub(crate) struct ScopeExt(pub Arc<Scope>);
 
-/// The event layer. Install it after the OpenTelemetry layer, which must see a span first.
+/// The event layer, run by [`Bridge`](crate::otel_spans::Bridge) after the OpenTelemetry
+/// layer, which must see a span first.
 #[derive(Debug)]
 pub(crate) struct TracekitLayer {
     pub shared: Arc<Shared>,
@@ -287,25 +291,14 @@ impl PendingContext {
     /// The context's scope: its ids, component and extras over those of `parent` (cloning
     /// only what it inherits); returns it with the OTel parent.
     fn scope(self, parent: Option<&Scope>) -> (Scope, opentelemetry::Context) {
-        let inherited = |own: Option<Arc<str>>, of: fn(&Scope) -> &Option<Arc<str>>| {
-            own.or_else(|| parent.and_then(|p| of(p).clone()))
-        };
-        let own_component = self.component.is_some();
-        let mut scope = Scope {
-            request_id: inherited(self.request_id, |p| &p.request_id),
-            user_id: inherited(self.user_id, |p| &p.user_id),
-            session_id: inherited(self.session_id, |p| &p.session_id),
-            component: inherited(self.component, |p| &p.component),
-            function: parent.and_then(|p| p.function),
-            extras: parent.and_then(|p| p.extras.clone()),
-            ..Scope::default()
-        };
-        // An inherited component was normalized where it was set.
-        if let (true, Some(c)) = (own_component, &scope.component) {
-            if let std::borrow::Cow::Owned(n) = normalize_component(c) {
-                scope.component = Some(n.into());
-            }
+        let mut scope = SpanFields {
+            request_id: self.request_id,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            component: self.component,
+            ..SpanFields::default()
         }
+        .over(parent);
         if !self.extras.is_empty() {
             let mut merged: Vec<Extra> = scope
                 .extras
@@ -324,15 +317,17 @@ impl PendingContext {
     }
 }
 
-impl<S> Layer<S> for TracekitLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+/// The event layer's callbacks, called by [`Bridge`](crate::otel_spans::Bridge) after the
+/// OpenTelemetry layer's.
+impl TracekitLayer {
+    pub(crate) fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    pub(crate) fn on_new_span<S>(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let Some(span) = ctx.span(id) else { return };
         // A contextual span's parent is the current span: the innermost scope on this
         // thread's stack, without the registry's lookups when the stack can tell.
@@ -354,12 +349,15 @@ where
                     (scope, parent, None, entering)
                 }
                 None => {
-                    let mut scope = parent.map_or_else(Scope::default, |p| p.inherit());
                     let mut own = SpanFields::default();
                     attrs.record(&mut own);
                     let error = own.error.take();
-                    own.apply(&mut scope);
-                    (scope, opentelemetry::Context::current(), error, false)
+                    (
+                        own.over(parent.as_deref()),
+                        opentelemetry::Context::current(),
+                        error,
+                        false,
+                    )
                 }
             };
             crate::context_span::open(&mut scope, parent, error);
@@ -370,11 +368,13 @@ where
             span.extensions_mut().insert(ScopeExt(scope));
             return;
         }
-        let mut scope = parent.map_or_else(Scope::default, |p| p.inherit());
-        scope.function = Some(meta.name());
         let mut own = SpanFields::default();
         attrs.record(&mut own);
-        own.apply(&mut scope);
+        // Which semantic-convention keys the span's own fields already gave its OTel span.
+        let named = own.named;
+        let error = own.error.take();
+        let mut scope = own.over(parent.as_deref());
+        scope.function = Some(meta.name());
         // The OpenTelemetry layer ran first and holds the span; starting it here fixes its ids
         // once. `get_otel_context` locks the span's extensions, so no extension guard is held.
         if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
@@ -401,16 +401,16 @@ where
                     inherited.push(KeyValue::new("code.module.name", module));
                 }
                 let pairs = [
-                    ("request.id", own.request_id.is_none(), &scope.request_id),
-                    ("user.id", own.user_id.is_none(), &scope.user_id),
-                    ("session.id", own.session_id.is_none(), &scope.session_id),
+                    (REQUEST_ID_KEY, NAMED_REQUEST_ID, &scope.request_id),
+                    (USER_ID_KEY, NAMED_USER_ID, &scope.user_id),
+                    (SESSION_ID_KEY, NAMED_SESSION_ID, &scope.session_id),
                 ];
-                for (key, missing, value) in pairs {
-                    if let (true, Some(v)) = (missing, value) {
+                for (key, bit, value) in pairs {
+                    if let (0, Some(v)) = (named & bit, value) {
                         inherited.push(KeyValue::new(key, Arc::clone(v)));
                     }
                 }
-                if own.component.is_none() {
+                if named & NAMED_COMPONENT == 0 {
                     let component = match &scope.component {
                         Some(c) => Some(Arc::clone(c)),
                         None => Some(self.shared.component_for_target(meta.target()))
@@ -422,7 +422,7 @@ where
                     }
                 }
                 otel_span.set_attributes(inherited);
-                if let Some(message) = own.error {
+                if let Some(message) = error {
                     otel_span.set_status(Status::error(message));
                 }
                 scope.otel = Some(cx.clone());
@@ -431,7 +431,10 @@ where
         span.extensions_mut().insert(ScopeExt(scope.seal()));
     }
 
-    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
+    pub(crate) fn on_record<S>(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let mut own = SpanFields::default();
         values.record(&mut own);
         if own.is_empty() {
@@ -455,19 +458,10 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        self.enter(id, &ctx);
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        self.exit(id);
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.close(&id, &ctx);
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    pub(crate) fn on_event<S>(&self, event: &Event<'_>, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let scope = match event.is_contextual().then(|| self.entered_scope(&ctx)) {
             Some(Some(scope)) => scope,
             _ => ctx
@@ -1094,7 +1088,15 @@ struct SpanFields {
     component: Option<Arc<str>>,
     /// A recorded `&dyn Error` field: the span failed.
     error: Option<String>,
+    /// `NAMED_*` bits: the fields recorded under their OTel attribute key (`request.id`, not
+    /// `request_id`), which tracing-opentelemetry already set on the span.
+    named: u8,
 }
+
+const NAMED_REQUEST_ID: u8 = 1;
+const NAMED_USER_ID: u8 = 2;
+const NAMED_SESSION_ID: u8 = 4;
+const NAMED_COMPONENT: u8 = 8;
 
 impl SpanFields {
     fn is_empty(&self) -> bool {
@@ -1106,13 +1108,28 @@ impl SpanFields {
     }
 
     fn slot(&mut self, name: &str) -> Option<&mut Option<Arc<str>>> {
+        self.named |= match name {
+            REQUEST_ID_KEY => NAMED_REQUEST_ID,
+            USER_ID_KEY => NAMED_USER_ID,
+            SESSION_ID_KEY => NAMED_SESSION_ID,
+            COMPONENT => NAMED_COMPONENT,
+            _ => 0,
+        };
         Some(match name {
-            "request_id" | "request.id" => &mut self.request_id,
-            "user_id" | "user.id" => &mut self.user_id,
-            "session_id" | "session.id" => &mut self.session_id,
+            "request_id" | REQUEST_ID_KEY => &mut self.request_id,
+            "user_id" | USER_ID_KEY => &mut self.user_id,
+            "session_id" | SESSION_ID_KEY => &mut self.session_id,
             COMPONENT => &mut self.component,
             _ => return None,
         })
+    }
+
+    /// The scope of a span with these fields under `parent`: its own ids and component over
+    /// the ones it inherits (which are not cloned when it has its own).
+    fn over(mut self, parent: Option<&Scope>) -> Scope {
+        let mut scope = parent.map_or_else(Scope::default, |p| p.inherit(&self));
+        self.apply(&mut scope);
+        scope
     }
 
     fn apply(&mut self, scope: &mut Scope) {

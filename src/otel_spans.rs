@@ -42,7 +42,7 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         self.otel.on_register_dispatch(subscriber);
-        Layer::<S>::on_register_dispatch(&self.tracekit, subscriber);
+        self.tracekit.on_register_dispatch(subscriber);
     }
 
     fn on_layer(&mut self, subscriber: &mut S) {

@@ -583,6 +583,65 @@ impl opentelemetry_sdk::trace::SpanProcessor for SpanProbe {
     }
 }
 
+/// A span's OpenTelemetry attributes carry the request keys and component once each: its own
+/// fields under those keys (set by tracing-opentelemetry) are not set again; inherited ones,
+/// and a field under another name (`request_id`), get the semantic-convention key.
+#[test]
+fn span_attributes_carry_each_request_key_once() {
+    let probe = SpanProbe::default();
+    let builder = tracekit::builder().span_processor(probe.clone());
+    run(builder, |_| {
+        info_span!("outer", user.id = "u-1", session_id = "s-1").in_scope(|| {
+            info_span!("own", request.id = "r-own", component = "serving").in_scope(|| {});
+            info_span!("underscored", request_id = "r-2").in_scope(|| {});
+        });
+    });
+    let spans = probe.0.lock().unwrap();
+    let keys = |name: &str| -> Vec<(String, String)> {
+        let span = spans.iter().find(|s| s.name == name).unwrap();
+        let mut keys: Vec<(String, String)> = span
+            .attributes
+            .iter()
+            .filter(|kv| {
+                [
+                    "request.id",
+                    "request_id",
+                    "user.id",
+                    "session.id",
+                    "component",
+                ]
+                .contains(&kv.key.as_str())
+            })
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        keys("own"),
+        pairs(&[
+            ("component", "serving"),
+            ("request.id", "r-own"),
+            ("session.id", "s-1"),
+            ("user.id", "u-1"),
+        ])
+    );
+    assert_eq!(
+        keys("underscored"),
+        pairs(&[
+            ("request.id", "r-2"),
+            ("request_id", "r-2"),
+            ("session.id", "s-1"),
+            ("user.id", "u-1"),
+        ])
+    );
+}
+
 /// A request context's span is a real OTel span: children opened with `tracing`, with the
 /// OTel API and after an `.await` on another worker thread nest under it; an error inside
 /// fails it; span processors receive it with the request attributes, as the files do.
