@@ -162,8 +162,9 @@ impl Clock for SystemClock {
 /// | [`reopen_check_interval`](Self::reopen_check_interval) | 500 ms | |
 /// | [`close_idle_files_after`](Self::close_idle_files_after) | 60 s | |
 ///
-/// Memory is bounded: at most `queue_bytes` of encoded records wait in the queue, at most as
-/// much again is being written, plus 1 MiB of write buffer per open file.
+/// Memory is bounded: the queue is a ring of `queue_bytes` (records being written stay in it
+/// until written), records too long for it take at most as much again, plus 1 MiB of write
+/// buffer per open file.
 ///
 /// # Examples
 ///
@@ -306,7 +307,11 @@ impl LogWriterBuilder {
         self
     }
 
-    /// Bytes of encoded records that may wait for the writer thread (at least 64 KiB).
+    /// Bytes of encoded records that may wait for the writer thread (at least 64 KiB, at
+    /// most 1 GiB; default 16 MiB). The queue is a ring of this size, allocated when the
+    /// writer starts (its pages are touched as records fill it); a record longer than a
+    /// quarter of it waits in a copy of its own, and such copies may add up to this size
+    /// again.
     pub fn queue_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = Some(bytes);
         self
@@ -468,6 +473,9 @@ fn validate(c: &Config) -> Result<(), BuildError> {
     if c.queue_bytes < 64 * 1024 {
         return invalid("queue_bytes", "must be at least 64 KiB");
     }
+    if c.queue_bytes > 1 << 30 {
+        return invalid("queue_bytes", "must be at most 1 GiB");
+    }
     if c.file_mode > 0o777 || c.dir_mode > 0o777 {
         return invalid(
             "file_mode/dir_mode",
@@ -572,6 +580,14 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.to_string().contains("dir_mode"));
+        for bytes in [1024, (1 << 30) + 1] {
+            let err = LogWriterBuilder::default()
+                .root("x")
+                .queue_bytes(bytes)
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains("queue_bytes"), "{err}");
+        }
     }
 
     #[test]

@@ -644,3 +644,66 @@ fn deferred_records_keep_their_place_and_their_routes() {
         ["deferred timing"]
     );
 }
+
+#[test]
+fn lines_longer_than_the_queue_keep_their_place_and_their_bytes() {
+    // A 64 KiB queue: lines over a quarter of it travel boxed, the rest through the ring,
+    // which laps many times. Each thread's records must come out whole and in its order.
+    const THREADS: u64 = 3;
+    const PER_THREAD: u64 = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, guard) = builder(dir.path())
+        .queue_bytes(64 * 1024)
+        .loss_policy(LossPolicy::Lossless)
+        .max_file_size(1 << 30)
+        .daily_files(DailyFiles::None)
+        .build()
+        .unwrap();
+    let big = |t: u64, seq: u64| -> String {
+        let fill = char::from(b'a' + (t * 7 + seq) as u8 % 26);
+        std::iter::repeat_n(fill, 40_000 + (seq as usize % 7) * 10_000).collect()
+    };
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let writer = writer.clone();
+            s.spawn(move || {
+                for seq in 0..PER_THREAD {
+                    let body = if seq % 40 == 0 {
+                        big(t, seq)
+                    } else {
+                        "x".repeat(seq as usize % 300)
+                    };
+                    let data = [
+                        ("t", Value::U64(t)),
+                        ("seq", Value::U64(seq)),
+                        ("body", Value::Str(&body)),
+                    ];
+                    writer
+                        .write(&Record::new(Level::INFO, "boxed", "m").data(&data))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    writer.flush().unwrap();
+    assert_eq!(writer.status().queued_bytes, 0);
+    drop(guard);
+    let mut next = [0u64; THREADS as usize];
+    let lines = json_lines(&dir.path().join("logs/boxed/boxed.log"));
+    assert_eq!(lines.len() as u64, THREADS * PER_THREAD);
+    for line in &lines {
+        let t = line["data"]["t"].as_u64().unwrap();
+        let seq = line["data"]["seq"].as_u64().unwrap();
+        assert_eq!(seq, next[t as usize], "thread {t} out of order");
+        next[t as usize] += 1;
+        let body = line["data"]["body"].as_str().unwrap();
+        if seq % 40 == 0 {
+            assert_eq!(body, big(t, seq), "boxed line {t}/{seq} changed");
+        } else {
+            assert_eq!(body.len(), seq as usize % 300);
+        }
+    }
+    let status = writer.status();
+    assert_eq!(status.records_written, THREADS * PER_THREAD);
+    assert_eq!(status.records_dropped + status.records_lost, 0);
+}

@@ -1,10 +1,11 @@
 //! The writer: callers encode on their own thread and hand finished lines to one background
-//! writer thread through a bounded queue (or, for records without `data`, hand over the
+//! writer thread through a bounded queue, a ring they fill outside its lock (`ring`) (or, for records without `data`, hand over the
 //! record's parts for the writer to encode: [`LogWriter::write_deferred`]); the writer
 //! batches, routes, rotates and archives.
 
 mod archive;
 mod packed;
+mod ring;
 mod rolling;
 mod worker;
 
@@ -21,6 +22,7 @@ use crate::error::{BuildError, WriteError};
 use crate::record::Record;
 
 use archive::ArchiveName;
+use ring::Ring;
 
 /// The record is `ERROR` or `CRITICAL`: also goes to `errors/`.
 pub(crate) const FLAG_ERROR: u8 = 1;
@@ -30,25 +32,20 @@ pub(crate) const FLAG_TIMING: u8 = 2;
 pub(crate) const FLAG_INTERNAL: u8 = 4;
 /// The entry holds a record's parts (see `packed`), for the writer thread to encode.
 pub(crate) const FLAG_PACKED: u8 = 8;
+/// The entry holds the address and length of a boxed line too long for the ring.
+pub(crate) const FLAG_BOXED: u8 = 16;
 
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One queued line: where it stands in the queue buffer and where its component name
-/// stands in it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Entry {
-    pub start: usize,
-    pub len: usize,
-    pub comp_start: u16,
-    pub comp_len: u8,
-    pub flags: u8,
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    pub buf: Vec<u8>,
-    pub entries: Vec<Entry>,
+    /// Ring bytes reserved so far (a position, not wrapped).
+    pub head: u64,
+    /// Ring bytes the writer has consumed and given back.
+    pub tail: u64,
+    /// Bytes of boxed lines (too long for the ring) not yet written.
+    pub boxed: usize,
     /// Records accepted so far.
     pub submitted: u64,
     /// Records the writer has finished with (written or accounted as lost).
@@ -87,6 +84,8 @@ pub(crate) struct Shared {
     pub config: Config,
     pub encoder: RecordEncoder,
     pub queue: Mutex<Queue>,
+    /// The queued lines (positions in `queue`).
+    pub ring: Ring,
     /// The writer waits here for records.
     pub work: Condvar,
     /// Lossless callers wait here for room.
@@ -238,11 +237,13 @@ impl LogWriter {
             })?;
         }
         let encoder = RecordEncoder::new(config.redactor.clone(), &config.default_component);
+        let ring = Ring::new(config.queue_bytes);
         let archiver = archive::ArchiverHandle::new();
         let shared = Arc::new(Shared {
             config,
             encoder,
             queue: Mutex::new(Queue::default()),
+            ring,
             work: Condvar::new(),
             room: Condvar::new(),
             progress: Condvar::new(),
@@ -346,22 +347,32 @@ impl LogWriter {
         })
     }
 
-    /// Queues an encoded line whose component name stands at `component`.
+    /// Queues an encoded line whose component name stands at `component`: reserves its room
+    /// in the ring under the lock, fills it after (see `ring`).
     pub(crate) fn submit(
         &self,
         line: &[u8],
         component: std::ops::Range<usize>,
-        flags: u8,
+        mut flags: u8,
     ) -> Result<(), WriteError> {
         let shared = &*self.shared;
-        let cap = shared.config.queue_bytes;
+        let ring = &shared.ring;
+        // A line longer than a quarter of the ring goes boxed: the ring carries its address.
+        let boxed = Ring::size_of(line.len()) > ring.capacity() / 4;
+        let (size, boxed_len) = match boxed {
+            true => (Ring::size_of(16), line.len()),
+            false => (Ring::size_of(line.len()), 0),
+        };
         let mut q = shared.lock();
-        loop {
+        let pad = loop {
             if q.closed {
                 return Err(WriteError::Shutdown);
             }
-            if q.buf.is_empty() || q.buf.len() + line.len() <= cap {
-                break;
+            let pad = ring.pad_before(q.head, size);
+            let fits = q.head - q.tail + (pad + size) as u64 <= ring.capacity() as u64
+                && (q.boxed == 0 || q.boxed + boxed_len <= shared.config.queue_bytes);
+            if fits {
+                break pad;
             }
             match shared.config.loss_policy {
                 LossPolicy::Lossy => {
@@ -378,20 +389,28 @@ impl LogWriter {
                     q.room_waiters -= 1;
                 }
             }
-        }
-        let start = q.buf.len();
-        q.buf.extend_from_slice(line);
-        q.entries.push(Entry {
-            start,
-            len: line.len(),
-            comp_start: component.start as u16,
-            comp_len: component.len() as u8,
-            flags,
-        });
+        };
+        let pos = q.head;
+        q.head += (pad + size) as u64;
+        q.boxed += boxed_len;
         q.submitted += 1;
-        if q.writer_idle {
-            q.writer_idle = false;
-            drop(q);
+        let wake = std::mem::take(&mut q.writer_idle);
+        drop(q);
+        let comp_start = component.start as u16;
+        let comp_len = component.len() as u8;
+        if boxed {
+            flags |= FLAG_BOXED;
+            let raw = Box::into_raw(Box::<[u8]>::from(line));
+            let mut address = [0u8; 16];
+            address[..8].copy_from_slice(&(raw as *mut u8 as usize as u64).to_le_bytes());
+            address[8..].copy_from_slice(&(line.len() as u64).to_le_bytes());
+            // SAFETY: reserved above; the writer takes the box back (`worker::unbox`).
+            unsafe { ring.publish(pos, pad, &address, comp_start, comp_len, flags) };
+        } else {
+            // SAFETY: reserved above, for this line.
+            unsafe { ring.publish(pos, pad, line, comp_start, comp_len, flags) };
+        }
+        if wake {
             shared.work.notify_one();
         }
         Ok(())
@@ -496,7 +515,10 @@ impl LogWriter {
     /// The counters.
     pub fn status(&self) -> WriterStatus {
         let c = &self.shared.counters;
-        let queued_bytes = self.shared.lock().buf.len() as u64;
+        let queued_bytes = {
+            let q = self.shared.lock();
+            q.head - q.tail + q.boxed as u64
+        };
         WriterStatus {
             records_written: c.written.load(Ordering::Relaxed),
             records_dropped: c.dropped.load(Ordering::Relaxed),

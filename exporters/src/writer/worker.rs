@@ -11,8 +11,9 @@ use std::sync::{Arc, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::ring::Slot;
 use super::rolling::{utc_day, FileKind, RollingFile};
-use super::{packed, Entry, Shared, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED, FLAG_TIMING};
+use super::{packed, Shared, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED, FLAG_TIMING};
 use crate::config::FsyncPolicy;
 use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
 use crate::record::{CodeContext, Record, Value};
@@ -154,8 +155,6 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
 struct Worker<'a> {
     shared: &'a Shared,
     router: Router,
-    buf: Vec<u8>,
-    entries: Vec<Entry>,
     line: Vec<u8>,
     /// Packed records, encoded.
     encoded: Vec<u8>,
@@ -192,8 +191,6 @@ impl<'a> Worker<'a> {
         Worker {
             shared,
             router: Router::new(&ctx),
-            buf: Vec::new(),
-            entries: Vec::new(),
             line: Vec::new(),
             encoded: Vec::new(),
             reported_dropped: 0,
@@ -215,11 +212,12 @@ impl<'a> Worker<'a> {
         let shared = self.shared;
         let _finished = Finished(shared);
         let tick = self.tick();
+        let mut idle_rounds = 0u32;
         loop {
-            let (upto, closing, room_waiters) = {
+            let (from, to, closing) = {
                 let mut q = shared.lock();
                 let mut dozed = false;
-                while q.entries.is_empty() && !q.closed && !q.flush_requested {
+                while q.head == q.tail && !q.closed && !q.flush_requested {
                     // Doze first, unannounced: records arriving now need no wake-up call.
                     // Only then sleep, announced, until woken or the housekeeping tick.
                     q.writer_idle = dozed;
@@ -238,25 +236,37 @@ impl<'a> Worker<'a> {
                 }
                 q.writer_idle = false;
                 q.flush_requested = false;
-                std::mem::swap(&mut q.buf, &mut self.buf);
-                std::mem::swap(&mut q.entries, &mut self.entries);
-                (q.submitted, q.closed, q.room_waiters)
+                (q.tail, q.head, q.closed)
             };
-            let took = !self.entries.is_empty();
-            if took && room_waiters > 0 {
+            let (upto, written, unboxed) = self.write_batch(from, to);
+            self.housekeeping(closing);
+            // SAFETY: consumed by this batch, not yet given back.
+            unsafe { shared.ring.clear(from, upto) };
+            let (room_waiters, progress_waiters) = {
+                let mut q = shared.lock();
+                q.tail = upto;
+                q.boxed -= unboxed;
+                q.processed += written;
+                (q.room_waiters, q.progress_waiters)
+            };
+            if room_waiters > 0 && upto > from {
                 shared.room.notify_all();
             }
-            self.write_batch();
-            self.housekeeping(closing);
-            let progress_waiters = {
-                let mut q = shared.lock();
-                q.processed = upto;
-                q.progress_waiters
-            };
             if progress_waiters > 0 {
                 shared.progress.notify_all();
             }
-            if closing && !took {
+            if upto < to {
+                // A caller has reserved room and is still filling it: give it the CPU.
+                idle_rounds += 1;
+                if idle_rounds < 16 {
+                    thread::yield_now();
+                } else {
+                    thread::sleep(Duration::from_micros(50));
+                }
+                continue;
+            }
+            idle_rounds = 0;
+            if closing && from == to {
                 break;
             }
         }
@@ -275,18 +285,49 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn write_batch(&mut self) {
+    /// Writes the published entries from ring position `from` up to `to` (or the first one
+    /// still being filled): returns where it stopped, the records consumed and the bytes of
+    /// boxed lines freed.
+    fn write_batch(&mut self, from: u64, to: u64) -> (u64, u64, usize) {
         let mut ctx = new_ctx(self.shared);
-        for e in &self.entries {
-            let line = &self.buf[e.start..e.start + e.len];
-            if e.flags & FLAG_PACKED != 0 {
+        let ring = &self.shared.ring;
+        let (mut pos, mut records, mut unboxed) = (from, 0, 0);
+        while pos < to {
+            // SAFETY: the writer reads between its tail and the reserved head.
+            let (line, comp_start, comp_len, flags) = match unsafe { ring.read(pos) } {
+                Slot::Pending => break,
+                Slot::Pad(size) => {
+                    pos += size as u64;
+                    continue;
+                }
+                Slot::Line {
+                    bytes,
+                    comp_start,
+                    comp_len,
+                    flags,
+                    size,
+                } => {
+                    pos += size as u64;
+                    (bytes, comp_start, comp_len, flags)
+                }
+            };
+            records += 1;
+            let boxed;
+            let line = if flags & FLAG_BOXED != 0 {
+                boxed = unbox(line);
+                unboxed += boxed.len();
+                &boxed[..]
+            } else {
+                line
+            };
+            if flags & FLAG_PACKED != 0 {
                 let encoder = &self.shared.encoder;
                 let encoded = &mut self.encoded;
                 encoded.clear();
                 match packed::unpack(line, |record| encoder.encode(record, encoded)) {
                     Some(comp) => {
                         let component = &encoded[comp];
-                        self.router.route(&mut ctx, encoded, component, e.flags);
+                        self.router.route(&mut ctx, encoded, component, flags);
                     }
                     // Only `pack` writes these entries; a bug here loses the record, counted.
                     None => {
@@ -295,12 +336,10 @@ impl<'a> Worker<'a> {
                 }
                 continue;
             }
-            let comp_start = usize::from(e.comp_start);
-            let component = &line[comp_start..comp_start + usize::from(e.comp_len)];
-            self.router.route(&mut ctx, line, component, e.flags);
+            let comp_start = usize::from(comp_start);
+            let component = &line[comp_start..comp_start + usize::from(comp_len)];
+            self.router.route(&mut ctx, line, component, flags);
         }
-        self.buf.clear();
-        self.entries.clear();
         self.finish(&mut ctx);
         // Report what went wrong in this batch; problems while reporting wait for the next.
         let warnings = std::mem::take(&mut ctx.warnings);
@@ -313,6 +352,7 @@ impl<'a> Worker<'a> {
         for w in ctx.warnings.drain(..) {
             self.write_warning(&mut new_ctx(self.shared), &w);
         }
+        (pos, records, unboxed)
     }
 
     /// Writes every file's pending records and syncs as the policy says.
@@ -410,6 +450,19 @@ impl<'a> Worker<'a> {
         self.router.route(ctx, &line, &line[comp], FLAG_INTERNAL);
         self.line = line;
     }
+}
+
+/// Takes back a line `LogWriter::submit` boxed: `address` holds its pointer and length.
+fn unbox(address: &[u8]) -> Box<[u8]> {
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&address[i..i + 8]);
+        u64::from_le_bytes(b) as usize
+    };
+    let (ptr, len) = (word(0) as *mut u8, word(8));
+    // SAFETY: `submit` leaked this box and published its address once; the writer reads
+    // each entry once.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
 }
 
 fn new_ctx(shared: &Shared) -> Ctx<'_> {
