@@ -54,6 +54,9 @@ pub(crate) struct Queue {
     /// for [`DOZE`](worker::DOZE) first, and callers do not wake it: under a steady stream no
     /// caller pays for a wake-up.)
     pub writer_idle: bool,
+    /// The writer lets records gather after a batch: the caller that fills the queue to a
+    /// quarter wakes it.
+    pub writer_gathering: bool,
     /// Callers waiting for room in the queue.
     pub room_waiters: u32,
     /// Callers waiting in `flush` or `shutdown`.
@@ -394,7 +397,10 @@ impl LogWriter {
         q.head += (pad + size) as u64;
         q.boxed += boxed_len;
         q.submitted += 1;
-        let wake = std::mem::take(&mut q.writer_idle);
+        let wake = std::mem::take(&mut q.writer_idle)
+            || (q.writer_gathering
+                && q.head - q.tail >= ring.capacity() as u64 / 4
+                && std::mem::take(&mut q.writer_gathering));
         drop(q);
         let comp_start = component.start as u16;
         let comp_len = component.len() as u8;

@@ -164,8 +164,9 @@ struct Worker<'a> {
     last_sweep: Instant,
 }
 
-/// After a batch the writer waits this long for more records before it sleeps and asks to
-/// be woken. Records reach the files within this time at most, unless flushed.
+/// After a batch the writer lets records gather this long (unless the queue fills to a
+/// quarter), and with none it dozes this long before it sleeps and asks to be woken.
+/// Records reach the files within this time of their batch's start, unless flushed.
 pub(crate) const DOZE: Duration = Duration::from_millis(2);
 /// Retention runs at least this often, besides start-up and rotations.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
@@ -212,11 +213,36 @@ impl<'a> Worker<'a> {
         let shared = self.shared;
         let _finished = Finished(shared);
         let tick = self.tick();
+        let quarter = shared.ring.capacity() as u64 / 4;
         let mut idle_rounds = 0u32;
+        let mut gather = false;
         loop {
             let (from, to, closing) = {
                 let mut q = shared.lock();
-                let mut dozed = false;
+                if gather {
+                    // After a batch, let records gather for DOZE (unless the queue fills to
+                    // a quarter, a flush asks or callers wait for room): callers then find
+                    // the queue's state in their own cache, not just taken by the writer.
+                    let deadline = Instant::now() + DOZE;
+                    while !q.closed
+                        && !q.flush_requested
+                        && q.room_waiters == 0
+                        && q.head - q.tail < quarter
+                    {
+                        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                            break;
+                        };
+                        q.writer_gathering = true;
+                        q = shared
+                            .work
+                            .wait_timeout(q, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    q.writer_gathering = false;
+                }
+                // Having gathered, an empty queue means sleep (announced) at once.
+                let mut dozed = gather;
                 while q.head == q.tail && !q.closed && !q.flush_requested {
                     // Doze first, unannounced: records arriving now need no wake-up call.
                     // Only then sleep, announced, until woken or the housekeeping tick.
@@ -263,12 +289,14 @@ impl<'a> Worker<'a> {
                 } else {
                     thread::sleep(Duration::from_micros(50));
                 }
+                gather = false;
                 continue;
             }
             idle_rounds = 0;
             if closing && from == to {
                 break;
             }
+            gather = !closing && upto > from;
         }
         // Last words: what went wrong in the final batch, then everything to the files.
         let mut ctx = new_ctx(shared);
