@@ -28,21 +28,12 @@ const PAD: u32 = 1 << 31;
 /// The largest ring: sizes must stay below [`PAD`].
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 
-/// One entry as the writer finds it.
-pub(crate) enum Slot<'a> {
-    /// Reserved, not yet published.
-    Pending,
-    /// Padding to the end of the ring: skip this many bytes.
-    Pad(usize),
-    /// A published line.
-    Line {
-        bytes: &'a [u8],
-        comp_start: u16,
-        comp_len: u8,
-        flags: u8,
-        /// Bytes the entry takes in the ring.
-        size: usize,
-    },
+/// A published line as the writer finds it.
+pub(crate) struct Entry<'a> {
+    pub bytes: &'a [u8],
+    pub comp_start: u16,
+    pub comp_len: u8,
+    pub flags: u8,
 }
 
 pub(crate) struct Ring {
@@ -123,28 +114,31 @@ impl Ring {
         self.word(off).store(size as u32, Ordering::Release);
     }
 
-    /// The entry at `pos`.
+    /// The line published at `pos` (after the padding there, if any) and where the next
+    /// entry starts; `None` while it is still being filled.
     ///
     /// # Safety
     /// Only the writer reads, and only between its consumed position and the reserved end.
-    pub(crate) unsafe fn read(&self, pos: u64) -> Slot<'_> {
-        let off = (pos % self.cap as u64) as usize;
-        let word = self.word(off).load(Ordering::Acquire);
-        if word == 0 {
-            return Slot::Pending;
-        }
+    pub(crate) unsafe fn read(&self, mut pos: u64) -> Option<(Entry<'_>, u64)> {
+        let offset = |pos: u64| (pos % self.cap as u64) as usize;
+        let mut word = self.word(offset(pos)).load(Ordering::Acquire);
         if word & PAD != 0 {
-            return Slot::Pad((word & !PAD) as usize);
+            pos += u64::from(word & !PAD);
+            word = self.word(offset(pos)).load(Ordering::Acquire);
         }
-        let at = self.ptr.as_ptr().add(off);
+        // Padding is always followed by an entry at the ring's start.
+        if word == 0 || word & PAD != 0 {
+            return None;
+        }
+        let at = self.ptr.as_ptr().add(offset(pos));
         let len = at.add(4).cast::<u32>().read() as usize;
-        Slot::Line {
+        let entry = Entry {
             bytes: std::slice::from_raw_parts(at.add(HEADER), len),
             flags: at.add(8).read(),
             comp_len: at.add(9).read(),
             comp_start: at.add(10).cast::<u16>().read_unaligned(),
-            size: word as usize,
-        }
+        };
+        Some((entry, pos + u64::from(word)))
     }
 
     /// Zeroes the consumed room `[from, to)`.
@@ -186,29 +180,19 @@ mod tests {
             assert!(head - tail + (pad + size) as u64 <= 64);
             unsafe { ring.publish(head, pad, &line, 3, 2, round) };
             head += (pad + size) as u64;
-            let mut pos = tail;
-            loop {
-                match unsafe { ring.read(pos) } {
-                    Slot::Pad(n) => pos += n as u64,
-                    Slot::Line {
-                        bytes,
-                        comp_start,
-                        comp_len,
-                        flags,
-                        size,
-                    } => {
-                        assert_eq!(bytes, &line[..]);
-                        assert_eq!((comp_start, comp_len, flags), (3, 2, round));
-                        pos += size as u64;
-                        break;
-                    }
-                    Slot::Pending => panic!("published entry not found"),
-                }
-            }
+            let (entry, pos) = unsafe { ring.read(tail) }.expect("published entry");
+            assert_eq!(entry.bytes, &line[..]);
+            assert_eq!(
+                (entry.comp_start, entry.comp_len, entry.flags),
+                (3, 2, round)
+            );
             assert_eq!(pos, head);
             unsafe { ring.clear(tail, pos) };
             tail = pos;
-            assert!(matches!(unsafe { ring.read(tail) }, Slot::Pending));
+            assert!(
+                unsafe { ring.read(tail) }.is_none(),
+                "cleared room reads as pending"
+            );
         }
     }
 }

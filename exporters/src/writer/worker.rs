@@ -11,7 +11,6 @@ use std::sync::{Arc, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::ring::Slot;
 use super::rolling::{utc_day, FileKind, RollingFile};
 use super::{packed, Shared, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED, FLAG_TIMING};
 use crate::config::FsyncPolicy;
@@ -322,23 +321,11 @@ impl<'a> Worker<'a> {
         let (mut pos, mut records, mut unboxed) = (from, 0, 0);
         while pos < to {
             // SAFETY: the writer reads between its tail and the reserved head.
-            let (line, comp_start, comp_len, flags) = match unsafe { ring.read(pos) } {
-                Slot::Pending => break,
-                Slot::Pad(size) => {
-                    pos += size as u64;
-                    continue;
-                }
-                Slot::Line {
-                    bytes,
-                    comp_start,
-                    comp_len,
-                    flags,
-                    size,
-                } => {
-                    pos += size as u64;
-                    (bytes, comp_start, comp_len, flags)
-                }
+            let Some((entry, next)) = (unsafe { ring.read(pos) }) else {
+                break;
             };
+            pos = next;
+            let (line, flags) = (entry.bytes, entry.flags);
             records += 1;
             let boxed;
             let line = if flags & FLAG_BOXED != 0 {
@@ -364,8 +351,8 @@ impl<'a> Worker<'a> {
                 }
                 continue;
             }
-            let comp_start = usize::from(comp_start);
-            let component = &line[comp_start..comp_start + usize::from(comp_len)];
+            let comp_start = usize::from(entry.comp_start);
+            let component = &line[comp_start..comp_start + usize::from(entry.comp_len)];
             self.router.route(&mut ctx, line, component, flags);
         }
         self.finish(&mut ctx);
