@@ -1,7 +1,7 @@
-//! The writer: callers encode on their own thread and hand finished lines to one background
-//! writer thread through a bounded queue, a ring they fill outside its lock (`ring`) (or, for records without `data`, hand over the
-//! record's parts for the writer to encode: [`LogWriter::write_deferred`]); the writer
-//! batches, routes, rotates and archives.
+//! The writer: callers hand their records to one background writer thread through a bounded
+//! queue, a ring they fill outside its lock (`ring`): encoded lines ([`LogWriter::write`]),
+//! or for records without `data` their parts, for the writer to encode
+//! ([`LogWriter::write_deferred`]). The writer batches, routes, rotates and archives.
 
 mod archive;
 mod packed;
