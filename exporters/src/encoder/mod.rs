@@ -420,7 +420,7 @@ fn write_fixed(out: &mut Vec<u8>, negative: bool, mut n: u64, mut decimals: usiz
 
 /// Writes the fields of one JSON object; every key passes the redactor.
 ///
-/// Handed to [`Fields::write_fields`](crate::Fields::write_fields). A key that the redactor
+/// Handed to [`Fields::write_fields`]. A key that the redactor
 /// matches is written with the value `"[REDACTED]"` and the value is never looked at.
 ///
 /// # Examples
