@@ -38,6 +38,20 @@ pub(crate) const FLAG_BOXED: u8 = 16;
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the writer thread is doing, as callers need to know it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum WriterState {
+    /// Taking or writing a batch: nobody needs to wake it.
+    #[default]
+    Busy,
+    /// Letting records gather after a batch, for at most [`DOZE`](worker::DOZE): the caller
+    /// that fills the queue to a quarter wakes it (under a steady stream no other caller pays
+    /// for a wake-up).
+    Gathering,
+    /// Asleep with nothing queued: the next caller wakes it.
+    Idle,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     /// Ring bytes reserved so far (a position, not wrapped).
@@ -50,13 +64,8 @@ pub(crate) struct Queue {
     pub submitted: u64,
     /// Records the writer has finished with (written or accounted as lost).
     pub processed: u64,
-    /// The writer sleeps and must be woken for new records. (Right after a batch it dozes
-    /// for [`DOZE`](worker::DOZE) first, and callers do not wake it: under a steady stream no
-    /// caller pays for a wake-up.)
-    pub writer_idle: bool,
-    /// The writer lets records gather after a batch: the caller that fills the queue to a
-    /// quarter wakes it.
-    pub writer_gathering: bool,
+    /// What the writer thread is doing, so callers know when to wake it.
+    pub writer: WriterState,
     /// Callers waiting for room in the queue.
     pub room_waiters: u32,
     /// Callers waiting in `flush` or `shutdown`.
@@ -361,9 +370,9 @@ impl LogWriter {
         let shared = &*self.shared;
         let ring = &shared.ring;
         // A line longer than a quarter of the ring goes boxed: the ring carries its address.
-        let boxed = Ring::size_of(line.len()) > ring.capacity() / 4;
+        let boxed = Ring::size_of(line.len()) > ring.quarter();
         let (size, boxed_len) = match boxed {
-            true => (Ring::size_of(16), line.len()),
+            true => (Ring::size_of(ring::BOXED_LEN), line.len()),
             false => (Ring::size_of(line.len()), 0),
         };
         let mut q = shared.lock();
@@ -384,8 +393,8 @@ impl LogWriter {
                     return Err(WriteError::QueueFull);
                 }
                 LossPolicy::Lossless => {
-                    // Rare: wake the writer even if it only dozes.
-                    q.writer_idle = false;
+                    // Rare: wake the writer even if it only gathers.
+                    q.writer = WriterState::Busy;
                     shared.work.notify_one();
                     q.room_waiters += 1;
                     q = shared.room.wait(q).unwrap_or_else(PoisonError::into_inner);
@@ -397,20 +406,21 @@ impl LogWriter {
         q.head += (pad + size) as u64;
         q.boxed += boxed_len;
         q.submitted += 1;
-        let wake = std::mem::take(&mut q.writer_idle)
-            || (q.writer_gathering
-                && q.head - q.tail >= ring.capacity() as u64 / 4
-                && std::mem::take(&mut q.writer_gathering));
+        let wake = match q.writer {
+            WriterState::Idle => true,
+            WriterState::Gathering => q.head - q.tail >= ring.quarter() as u64,
+            WriterState::Busy => false,
+        };
+        if wake {
+            q.writer = WriterState::Busy;
+        }
         drop(q);
         let comp_start = component.start as u16;
         let comp_len = component.len() as u8;
         if boxed {
             flags |= FLAG_BOXED;
-            let raw = Box::into_raw(Box::<[u8]>::from(line));
-            let mut address = [0u8; 16];
-            address[..8].copy_from_slice(&(raw as *mut u8 as usize as u64).to_le_bytes());
-            address[8..].copy_from_slice(&(line.len() as u64).to_le_bytes());
-            // SAFETY: reserved above; the writer takes the box back (`worker::unbox`).
+            let address = ring::boxed(line);
+            // SAFETY: reserved above; the writer takes the box back (`ring::unbox`).
             unsafe { ring.publish(pos, pad, &address, comp_start, comp_len, flags) };
         } else {
             // SAFETY: reserved above, for this line.
@@ -434,7 +444,7 @@ impl LogWriter {
                 return Err(WriteError::Shutdown);
             }
             q.flush_requested = true;
-            q.writer_idle = false;
+            q.writer = WriterState::Busy;
             shared.work.notify_one();
             let now = Instant::now();
             if now >= deadline {
@@ -466,7 +476,7 @@ impl LogWriter {
             let mut q = shared.lock();
             if !q.closed {
                 q.closed = true;
-                q.writer_idle = false;
+                q.writer = WriterState::Busy;
                 shared.work.notify_one();
                 shared.room.notify_all();
             }

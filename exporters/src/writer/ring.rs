@@ -61,6 +61,16 @@ impl Ring {
         self.cap
     }
 
+    /// A quarter of the ring: lines longer than this go boxed, and a gathering writer is
+    /// woken once this much is queued.
+    pub(crate) fn quarter(&self) -> usize {
+        self.cap / 4
+    }
+
+    fn offset(&self, pos: u64) -> usize {
+        (pos % self.cap as u64) as usize
+    }
+
     /// The room an entry with a line of `len` bytes takes.
     pub(crate) fn size_of(len: usize) -> usize {
         (HEADER + len + 7) & !7
@@ -68,7 +78,7 @@ impl Ring {
 
     /// The padding needed before an entry of `size` bytes reserved at `pos`.
     pub(crate) fn pad_before(&self, pos: u64, size: usize) -> usize {
-        let off = (pos % self.cap as u64) as usize;
+        let off = self.offset(pos);
         if off + size > self.cap {
             self.cap - off
         } else {
@@ -98,7 +108,7 @@ impl Ring {
         comp_len: u8,
         flags: u8,
     ) {
-        let off = (pos % self.cap as u64) as usize;
+        let off = self.offset(pos);
         if pad > 0 {
             self.word(off).store(pad as u32 | PAD, Ordering::Release);
         }
@@ -120,17 +130,16 @@ impl Ring {
     /// # Safety
     /// Only the writer reads, and only between its consumed position and the reserved end.
     pub(crate) unsafe fn read(&self, mut pos: u64) -> Option<(Entry<'_>, u64)> {
-        let offset = |pos: u64| (pos % self.cap as u64) as usize;
-        let mut word = self.word(offset(pos)).load(Ordering::Acquire);
+        let mut word = self.word(self.offset(pos)).load(Ordering::Acquire);
         if word & PAD != 0 {
             pos += u64::from(word & !PAD);
-            word = self.word(offset(pos)).load(Ordering::Acquire);
+            word = self.word(self.offset(pos)).load(Ordering::Acquire);
         }
         // Padding is always followed by an entry at the ring's start.
         if word == 0 || word & PAD != 0 {
             return None;
         }
-        let at = self.ptr.as_ptr().add(offset(pos));
+        let at = self.ptr.as_ptr().add(self.offset(pos));
         let len = at.add(4).cast::<u32>().read() as usize;
         let entry = Entry {
             bytes: std::slice::from_raw_parts(at.add(HEADER), len),
@@ -148,12 +157,38 @@ impl Ring {
     pub(crate) unsafe fn clear(&self, from: u64, to: u64) {
         let mut pos = from;
         while pos < to {
-            let off = (pos % self.cap as u64) as usize;
+            let off = self.offset(pos);
             let n = ((to - pos) as usize).min(self.cap - off);
             std::ptr::write_bytes(self.ptr.as_ptr().add(off), 0, n);
             pos += n as u64;
         }
     }
+}
+
+/// The bytes a boxed line's entry carries: its address and length.
+pub(crate) const BOXED_LEN: usize = 16;
+
+/// Copies `line` into a box of its own, leaked until [`unbox`] takes it back, and returns
+/// the entry that carries it.
+pub(crate) fn boxed(line: &[u8]) -> [u8; BOXED_LEN] {
+    let len = line.len() as u64;
+    let ptr = Box::into_raw(Box::<[u8]>::from(line)).cast::<u8>() as usize as u64;
+    let mut entry = [0; BOXED_LEN];
+    entry[..8].copy_from_slice(&ptr.to_le_bytes());
+    entry[8..].copy_from_slice(&len.to_le_bytes());
+    entry
+}
+
+/// Takes back the line [`boxed`] leaked.
+///
+/// # Safety
+/// `entry` is what `boxed` returned, and it is taken back once.
+pub(crate) unsafe fn unbox(entry: &[u8]) -> Box<[u8]> {
+    let word = |i: usize| u64::from_le_bytes(entry[i..i + 8].try_into().expect("8 bytes")) as usize;
+    Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+        word(0) as *mut u8,
+        word(8),
+    ))
 }
 
 impl Drop for Ring {

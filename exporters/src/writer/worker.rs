@@ -12,7 +12,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::rolling::{utc_day, FileKind, RollingFile};
-use super::{packed, Shared, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED, FLAG_TIMING};
+use super::{
+    packed, ring, Shared, WriterState, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED,
+    FLAG_TIMING,
+};
 use crate::config::FsyncPolicy;
 use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
 use crate::record::{CodeContext, Record, Value};
@@ -164,8 +167,9 @@ struct Worker<'a> {
 }
 
 /// After a batch the writer lets records gather this long (unless the queue fills to a
-/// quarter), and with none it dozes this long before it sleeps and asks to be woken.
-/// Records reach the files within this time of their batch's start, unless flushed.
+/// quarter, a flush asks or callers wait for room): under a steady stream a record waits at
+/// most this long before the writer takes it. With nothing queued the writer sleeps until
+/// the next record wakes it.
 pub(crate) const DOZE: Duration = Duration::from_millis(2);
 /// Retention runs at least this often, besides start-up and rotations.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
@@ -212,7 +216,7 @@ impl<'a> Worker<'a> {
         let shared = self.shared;
         let _finished = Finished(shared);
         let tick = self.tick();
-        let quarter = shared.ring.capacity() as u64 / 4;
+        let quarter = shared.ring.quarter() as u64;
         let mut idle_rounds = 0u32;
         let mut gather = false;
         loop {
@@ -231,35 +235,27 @@ impl<'a> Worker<'a> {
                         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                             break;
                         };
-                        q.writer_gathering = true;
+                        q.writer = WriterState::Gathering;
                         q = shared
                             .work
                             .wait_timeout(q, left)
                             .unwrap_or_else(PoisonError::into_inner)
                             .0;
                     }
-                    q.writer_gathering = false;
                 }
-                // Having gathered, an empty queue means sleep (announced) at once.
-                let mut dozed = gather;
+                // Nothing queued: sleep until a caller wakes it or the housekeeping tick.
                 while q.head == q.tail && !q.closed && !q.flush_requested {
-                    // Doze first, unannounced: records arriving now need no wake-up call.
-                    // Only then sleep, announced, until woken or the housekeeping tick.
-                    q.writer_idle = dozed;
-                    let wait = if dozed { tick } else { DOZE };
+                    q.writer = WriterState::Idle;
                     let (guard, timeout) = shared
                         .work
-                        .wait_timeout(q, wait)
+                        .wait_timeout(q, tick)
                         .unwrap_or_else(PoisonError::into_inner);
                     q = guard;
                     if timeout.timed_out() {
-                        if dozed {
-                            break;
-                        }
-                        dozed = true;
+                        break;
                     }
                 }
-                q.writer_idle = false;
+                q.writer = WriterState::Busy;
                 q.flush_requested = false;
                 (q.tail, q.head, q.closed)
             };
@@ -329,7 +325,8 @@ impl<'a> Worker<'a> {
             records += 1;
             let boxed;
             let line = if flags & FLAG_BOXED != 0 {
-                boxed = unbox(line);
+                // SAFETY: `submit` published this entry once, from `ring::boxed`.
+                boxed = unsafe { ring::unbox(line) };
                 unboxed += boxed.len();
                 &boxed[..]
             } else {
@@ -465,19 +462,6 @@ impl<'a> Worker<'a> {
         self.router.route(ctx, &line, &line[comp], FLAG_INTERNAL);
         self.line = line;
     }
-}
-
-/// Takes back a line `LogWriter::submit` boxed: `address` holds its pointer and length.
-fn unbox(address: &[u8]) -> Box<[u8]> {
-    let word = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&address[i..i + 8]);
-        u64::from_le_bytes(b) as usize
-    };
-    let (ptr, len) = (word(0) as *mut u8, word(8));
-    // SAFETY: `submit` leaked this box and published its address once; the writer reads
-    // each entry once.
-    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
 }
 
 fn new_ctx(shared: &Shared) -> Ctx<'_> {
