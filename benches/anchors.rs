@@ -876,17 +876,22 @@ fn print_summary(
             ),
         );
     }
-    // This run's times on the machine where the targets were set: scaled by the anchor.
+    if context > Duration::ZERO {
+        println!("\nanchors: LogContext open + close {context:?} (mean)");
+    }
+    // This run's times on the machine where the targets were set: scaled by the anchor (when
+    // a filter left its bench out, there is nothing to scale by).
     if let (Some(tk), Some(fmt)) = (
         per_event.iter().find(|r| r.tool == Tool::Tracekit),
-        per_event.iter().find(|r| r.tool == Tool::FmtJson),
+        per_event
+            .iter()
+            .find(|r| r.tool == Tool::FmtJson && r.mean > Duration::ZERO),
     ) {
-        let scale = ISSUE_ANCHOR.as_secs_f64() / fmt.mean.as_secs_f64().max(1e-12);
+        let scale = ISSUE_ANCHOR.as_secs_f64() / fmt.mean.as_secs_f64();
         let at = |d: Duration| Duration::from_nanos((d.as_nanos() as f64 * scale) as u64);
         println!(
-            "\nanchors: LogContext open + close {context:?} (mean); fmt_json here {:?} against \
-             {ISSUE_ANCHOR:?} in issue 3, so at that speed: event p50 {:?}, p99 {:?}, \
-             LogContext {:?}",
+            "anchors: fmt_json here {:?} against {ISSUE_ANCHOR:?} in issue 3, so at that speed: \
+             event p50 {:?}, p99 {:?}, LogContext {:?}",
             fmt.mean,
             at(tk.p50),
             at(tk.p99),

@@ -91,9 +91,25 @@ pub(crate) struct Shared {
 
 /// A process-wide serial number: never 0, never reused, so that a thread's cached record
 /// heads, keyed by serials, cannot be mistaken for those of a dropped layer or scope.
+///
+/// Each thread takes serials from a block of its own: every span opened takes one, and a
+/// shared counter would be a locked instruction, and a contended line, per span.
 pub(crate) fn next_serial() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    const BLOCK: u64 = 1 << 16;
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// The next serial of this thread's block, and the block's end.
+        static BLOCK_LEFT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    BLOCK_LEFT.with(|left| {
+        let (mut next, mut end) = left.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            end = next + BLOCK;
+        }
+        left.set((next + 1, end));
+        next
+    })
 }
 
 impl Shared {
@@ -1198,6 +1214,28 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Shared, Option<&Scope>) -> R) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serials_are_never_zero_and_never_repeat_across_threads() {
+        // Threads take blocks of their own: more serials than a block, from four threads.
+        let per_thread = (1 << 16) + 100;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    (0..per_thread).map(|_| next_serial()).collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_else(|_| panic!("serials thread")))
+            .collect();
+        all.sort_unstable();
+        let total = all.len();
+        all.dedup();
+        assert_eq!(all.len(), total, "a serial was handed out twice");
+        assert!(all[0] > 0, "serial 0 means none");
+    }
 
     #[test]
     fn type_names_come_from_derived_debug() {

@@ -92,10 +92,25 @@ pub(crate) struct Counters {
     pub syncs: AtomicU64,
 }
 
+/// A value alone on its cache lines (128 bytes: x86's adjacent-line prefetcher pulls lines
+/// in pairs), so that writes to it do not take lines other threads read from their caches.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Shared {
     pub config: Config,
     pub encoder: RecordEncoder,
-    pub queue: Mutex<Queue>,
+    /// On lines of its own: every caller writes it, the writer thread at each batch.
+    pub queue: CachePadded<Mutex<Queue>>,
     /// The queued lines (positions in `queue`).
     pub ring: Ring,
     /// The writer waits here for records.
@@ -104,7 +119,8 @@ pub(crate) struct Shared {
     pub room: Condvar,
     /// Flushers and shutdown wait here for progress.
     pub progress: Condvar,
-    pub counters: Counters,
+    /// Written by the writer thread: kept off the lines callers read.
+    pub counters: CachePadded<Counters>,
     pub archiver: archive::ArchiverHandle,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -254,12 +270,12 @@ impl LogWriter {
         let shared = Arc::new(Shared {
             config,
             encoder,
-            queue: Mutex::new(Queue::default()),
+            queue: CachePadded(Mutex::new(Queue::default())),
             ring,
             work: Condvar::new(),
             room: Condvar::new(),
             progress: Condvar::new(),
-            counters: Counters::default(),
+            counters: CachePadded(Counters::default()),
             archiver,
             threads: Mutex::new(Vec::new()),
         });
