@@ -637,9 +637,14 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
                         return None;
                     };
                     c.byte(b':')?;
-                    if k == b"function" && c.peek()? == b'"' {
+                    if k != b"function" {
+                        c.skip_value()?;
+                    } else if c.peek()? == b'"' {
                         function = Some(c.string()?);
                     } else {
+                        // The last `function` counts, as in the full parse: one that is not a
+                        // string leaves the message.
+                        function = None;
                         c.skip_value()?;
                     }
                     if !c.comma_or(b'}')? {
@@ -822,7 +827,7 @@ mod fast_tests {
 
     #[test]
     fn agrees_with_the_full_parse() {
-        let lines: [&[u8]; 7] = [
+        let lines: [&[u8]; 8] = [
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"n":{"duration_ms":1,"x":[1,{"y":"}"}]},"duration_ms":45.5},"context":{"function":"f\"q","line":3}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m\u00e9","data":{"duration_ms":2e3}}"#,
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":"fast"},"context":{"function":"f"}}"#,
@@ -832,6 +837,9 @@ mod fast_tests {
             // Repeated keys: the last one counts, in both readers (found by the fuzzer: the
             // full parse refused the object and saw no timing).
             br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":7,"duration_ms":11.5},"context":{"function":"a","function":"b"}}"#,
+            // A repeated `function` whose last value is not a string: the message (found by
+            // the fuzzer: the fast reader kept the first one).
+            br#"{"timestamp":"2025-11-16T12:34:56.789123Z","level":"INFO","component":"c","message":"m","data":{"duration_ms":7},"context":{"function":"a","function":67890}}"#,
         ];
         for line in lines {
             assert_eq!(
