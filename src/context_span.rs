@@ -37,7 +37,8 @@ pub(crate) const CONTEXT_SPAN_NAME: &str = "request";
 /// tracing bridge uses for all other spans.
 pub(crate) const SCOPE_NAME: &str = "tracekit";
 
-/// What a request context's span needs beyond its [`Scope`] to be written when it closes.
+/// What a request context's span needs beyond the rest of its [`Scope`] to be written when it
+/// closes (held in the scope itself: no allocation of its own).
 #[derive(Debug)]
 pub(crate) struct ContextSpan {
     start: SystemTime,
@@ -49,22 +50,49 @@ pub(crate) struct ContextSpan {
     error: Mutex<Option<String>>,
     /// `error` was set: most spans close without taking its lock.
     failed: AtomicBool,
+    /// The span's first scope, which holds its error state, when this scope replaced it (the
+    /// span's fields were recorded after it opened): records that still hold an older scope
+    /// mark the span failed there too.
+    first: Option<Arc<Scope>>,
 }
 
 impl ContextSpan {
+    /// Where this span's error state is: here, or in its first scope.
+    fn state(&self) -> &ContextSpan {
+        self.first
+            .as_ref()
+            .and_then(|first| first.context_span.as_ref())
+            .unwrap_or(self)
+    }
+
     /// Marks the span as failed.
     pub(crate) fn set_error(&self, message: &str) {
-        let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state();
+        let mut error = state.error.lock().unwrap_or_else(PoisonError::into_inner);
         *error = Some(message.to_owned());
-        self.failed.store(true, Ordering::Release);
+        state.failed.store(true, Ordering::Release);
+    }
+
+    /// The same span in the scope that replaces `scope` (this span's scope).
+    pub(crate) fn successor(&self, scope: &Arc<Scope>) -> ContextSpan {
+        ContextSpan {
+            start: self.start,
+            parent: self.parent,
+            parent_is_remote: self.parent_is_remote,
+            thread: self.thread,
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            first: Some(self.first.clone().unwrap_or_else(|| Arc::clone(scope))),
+        }
     }
 
     /// The error message, once.
     fn take_error(&self) -> Option<String> {
-        if !self.failed.load(Ordering::Acquire) {
+        let state = self.state();
+        if !state.failed.load(Ordering::Acquire) {
             return None;
         }
-        let mut error = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut error = state.error.lock().unwrap_or_else(PoisonError::into_inner);
         error.take()
     }
 }
@@ -97,14 +125,15 @@ pub(crate) fn open(scope: &mut Scope, parent: opentelemetry::Context, error: Opt
     scope.span_id = span_id;
     let sc = SpanContext::new(trace_id, span_id, flags, false, state);
     scope.otel = Some(parent.with_remote_span_context(sc));
-    scope.context_span = Some(Arc::new(ContextSpan {
+    scope.context_span = Some(ContextSpan {
         start: SystemTime::now(),
         parent: parent_id,
         parent_is_remote,
         thread: current_thread_id(),
         failed: AtomicBool::new(error.is_some()),
         error: Mutex::new(error),
-    }));
+        first: None,
+    });
 }
 
 /// The extra key-values as span attributes.

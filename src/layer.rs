@@ -154,7 +154,7 @@ impl Shared {
 }
 
 /// The request context of one span, computed once when the span opens.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Scope {
     pub request_id: Option<Arc<str>>,
     pub user_id: Option<Arc<str>>,
@@ -171,7 +171,7 @@ pub(crate) struct Scope {
     /// Set anew by [`Scope::seal`] each time a scope is stored: the key of cached heads.
     pub serial: u64,
     /// The span of a [`LogContext`](crate::LogContext), which tracekit writes itself.
-    pub context_span: Option<Arc<ContextSpan>>,
+    pub context_span: Option<ContextSpan>,
 }
 
 impl Scope {
@@ -214,6 +214,25 @@ impl Scope {
             extras: self.extras.clone(),
             serial: 0,
             context_span: None,
+        }
+    }
+
+    /// A copy of the scope stored in a span, to take its place when the span's fields are
+    /// recorded: a request context's span state follows, linked to this scope (records that
+    /// still hold it may mark it failed).
+    fn successor(self: &Arc<Scope>) -> Scope {
+        Scope {
+            request_id: self.request_id.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            component: self.component.clone(),
+            function: self.function,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            otel: self.otel.clone(),
+            extras: self.extras.clone(),
+            serial: 0,
+            context_span: self.context_span.as_ref().map(|span| span.successor(self)),
         }
     }
 
@@ -461,7 +480,7 @@ impl TracekitLayer {
         let Some(old) = ext.get_mut::<ScopeExt>() else {
             return;
         };
-        let mut scope = (*old.0).clone();
+        let mut scope = old.0.successor();
         let error = own.error.take();
         own.apply(&mut scope);
         let sealed = scope.seal();
@@ -561,13 +580,11 @@ impl TracekitLayer {
         if span.metadata().target() != CONTEXT_TARGET {
             return false;
         }
-        let scope = span
-            .extensions()
-            .get::<ScopeExt>()
-            .map(|s| Arc::clone(&s.0));
-        if let Some(scope) = scope {
+        // Read under the extensions' read lock: nothing writes them while the span closes.
+        let ext = span.extensions();
+        if let Some(ScopeExt(scope)) = ext.get::<ScopeExt>() {
             if let Some(own) = &scope.context_span {
-                crate::context_span::close(&self.shared, &scope, own);
+                crate::context_span::close(&self.shared, scope, own);
             }
         }
         true

@@ -795,6 +795,30 @@ fn context_component_is_normalized_for_otel() {
     }
 }
 
+/// A request context whose fields are recorded after it opened gets a new scope: an error
+/// logged before still fails its span.
+#[test]
+fn a_request_context_keeps_its_error_when_its_fields_are_recorded_later() {
+    let (_dir, records) = run(tracekit::builder(), |_| {
+        let span = LogContext::new().request_id("req-rec").span();
+        span.in_scope(|| error!("failed early"));
+        span.record("component", "ranking");
+        span.in_scope(|| info!("after the record"));
+        span.in_scope(|| error!("failed later"));
+        span.record("user.id", "user-9");
+        drop(span);
+    });
+    assert_eq!(one(&records, "after the record")["component"], "ranking");
+    let request = records
+        .iter()
+        .find(|r| r["span"]["name"] == "request" && r["request_id"] == "req-rec")
+        .expect("the request span's record");
+    assert_eq!(request["component"], "ranking");
+    assert_eq!(request["span"]["status"], "error");
+    assert_eq!(request["user_id"], "user-9");
+    assert_eq!(request["span"]["status_message"], "failed later");
+}
+
 /// Request contexts work under any filter short of `off`.
 #[test]
 fn request_context_under_a_strict_filter() {
