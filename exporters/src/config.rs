@@ -163,8 +163,8 @@ impl Clock for SystemClock {
 /// | [`close_idle_files_after`](Self::close_idle_files_after) | 60 s | |
 ///
 /// Memory is bounded: the queue is a ring of `queue_bytes` (records being written stay in it
-/// until written), records too long for it take at most as much again, plus 1 MiB of write
-/// buffer per open file.
+/// until written), records too long for it take at most as much again (or one record alone,
+/// whatever its length), plus 1 MiB of write buffer per open file.
 ///
 /// # Examples
 ///
@@ -311,7 +311,7 @@ impl LogWriterBuilder {
     /// most 1 GiB; default 16 MiB). The queue is a ring of this size, allocated when the
     /// writer starts (its pages are touched as records fill it); a record longer than a
     /// quarter of it waits in a copy of its own, and such copies may add up to this size
-    /// again.
+    /// again (a longer one waits alone). Records in the ring never wait for those copies.
     pub fn queue_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = Some(bytes);
         self

@@ -92,6 +92,18 @@ pub(crate) struct Counters {
     pub syncs: AtomicU64,
 }
 
+impl Queue {
+    /// Whether an entry of `room` ring bytes, carrying a boxed line of `boxed_len` bytes (0
+    /// for a line in the ring), fits now: in the ring's `capacity`, and with the boxed lines
+    /// waiting within `boxed_limit`. A boxed line longer than the limit is let in alone (it
+    /// waits for the others to be written, not forever); lines in the ring never wait for
+    /// boxed ones.
+    fn admits(&self, room: usize, capacity: usize, boxed_len: usize, boxed_limit: usize) -> bool {
+        self.head - self.tail + room as u64 <= capacity as u64
+            && (boxed_len == 0 || self.boxed == 0 || self.boxed + boxed_len <= boxed_limit)
+    }
+}
+
 /// A value alone on its cache lines (128 bytes: x86's adjacent-line prefetcher pulls lines
 /// in pairs), so that writes to it do not take lines other threads read from their caches.
 #[derive(Debug, Default)]
@@ -397,9 +409,12 @@ impl LogWriter {
                 return Err(WriteError::Shutdown);
             }
             let pad = ring.pad_before(q.head, size);
-            let fits = q.head - q.tail + (pad + size) as u64 <= ring.capacity() as u64
-                && (q.boxed == 0 || q.boxed + boxed_len <= shared.config.queue_bytes);
-            if fits {
+            if q.admits(
+                pad + size,
+                ring.capacity(),
+                boxed_len,
+                shared.config.queue_bytes,
+            ) {
                 break pad;
             }
             match shared.config.loss_policy {
@@ -564,5 +579,34 @@ impl LogWriter {
             syncs: c.syncs.load(Ordering::Relaxed),
             queued_bytes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Queue;
+
+    #[test]
+    fn the_ring_and_the_boxed_lines_have_separate_budgets() {
+        let (ring, limit) = (1024, 1000);
+        let mut q = Queue {
+            head: 1000,
+            tail: 200,
+            ..Queue::default()
+        };
+        // The ring: 224 bytes left.
+        assert!(q.admits(224, ring, 0, limit));
+        assert!(!q.admits(232, ring, 0, limit));
+        // A boxed line longer than the limit comes in alone.
+        assert!(q.admits(32, ring, 5000, limit));
+        q.boxed = 5000;
+        assert!(!q.admits(32, ring, 10, limit), "a second boxed line waits");
+        assert!(
+            q.admits(32, ring, 0, limit),
+            "a line in the ring does not wait for boxed ones"
+        );
+        q.boxed = 600;
+        assert!(q.admits(32, ring, 400, limit));
+        assert!(!q.admits(32, ring, 401, limit));
     }
 }
