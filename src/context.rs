@@ -297,46 +297,16 @@ impl LogContext {
                 }
             }
         }
-        // The new OTel span takes the current OTel context (with our baggage) as its parent.
-        let base = base.unwrap_or_else(opentelemetry::Context::current);
+        // The new OTel span takes the current OTel context (with our baggage) as its parent,
+        // read in place: no copy of it to drop again.
         let ours = [
             (REQUEST_ID_KEY, &self.request_id),
             (USER_ID_KEY, &self.user_id),
             (SESSION_ID_KEY, &self.session_id),
         ];
-        let inherited = base.baggage();
-        // Copying baggage costs a validated, hashed, allocating insert per entry: skip it
-        // when the ids are already there as they would be written (a nested context that
-        // changes none: one pass over the inherited entries, without hashing), and do not
-        // copy the entries this context replaces. The values are shared with the records'
-        // ids, not copied.
-        let own = |key: &str| {
-            ours.iter()
-                .find_map(|(k, v)| v.as_ref().filter(|_| *k == key))
-        };
-        let mut same = 0;
-        for (key, (value, metadata)) in inherited {
-            if own(key.as_str()).is_some_and(|v| **v == *value.as_str())
-                && metadata.as_str().is_empty()
-            {
-                same += 1;
-            }
-        }
-        let parent = if same == ours.iter().filter(|(_, v)| v.is_some()).count() {
-            base
-        } else {
-            let mut baggage = Baggage::new();
-            for (key, (value, metadata)) in inherited {
-                if own(key.as_str()).is_none() {
-                    baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
-                }
-            }
-            for (key, value) in ours {
-                if let Some(v) = value {
-                    baggage.insert(key, StringValue::from(Arc::clone(v)));
-                }
-            }
-            base.with_baggage(baggage)
+        let parent = match &base {
+            Some(base) => with_ids(base, ours),
+            None => opentelemetry::Context::map_current(|base| with_ids(base, ours)),
         };
         // The event layer takes the values and the parent as the span opens (see
         // `PendingContext`); the span's fields stay empty unless no tracekit layer is there.
@@ -423,6 +393,46 @@ impl LogContext {
     pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
         future.instrument(self.span())
     }
+}
+
+/// `base` with `ours` in its baggage (the ids that are set).
+///
+/// Copying baggage costs a validated, hashed, allocating insert per entry: it is skipped when
+/// the ids are already there as they would be written (a nested context that changes none:
+/// one pass over the inherited entries, without hashing), and the entries this context
+/// replaces are not copied. The values are shared with the records' ids, not copied.
+#[inline(always)]
+fn with_ids(
+    base: &opentelemetry::Context,
+    ours: [(&'static str, &Option<Arc<str>>); 3],
+) -> opentelemetry::Context {
+    let inherited = base.baggage();
+    let own = |key: &str| {
+        ours.iter()
+            .find_map(|(k, v)| v.as_ref().filter(|_| *k == key))
+    };
+    let mut same = 0;
+    for (key, (value, metadata)) in inherited {
+        if own(key.as_str()).is_some_and(|v| **v == *value.as_str()) && metadata.as_str().is_empty()
+        {
+            same += 1;
+        }
+    }
+    if same == ours.iter().filter(|(_, v)| v.is_some()).count() {
+        return base.clone();
+    }
+    let mut baggage = Baggage::new();
+    for (key, (value, metadata)) in inherited {
+        if own(key.as_str()).is_none() {
+            baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+        }
+    }
+    for (key, value) in ours {
+        if let Some(v) = value {
+            baggage.insert(key, StringValue::from(Arc::clone(v)));
+        }
+    }
+    base.with_baggage(baggage)
 }
 
 /// Keeps a [`LogContext`] entered on this thread; leaving it closes the context's span.

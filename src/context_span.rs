@@ -28,7 +28,7 @@ use crate::context::{REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
 use crate::exporters::{
     current_thread_id, CodeContext, FieldWriter, Fields, Level, Record, SpanInfo, SpanStatus,
 };
-use crate::layer::{Extra, Scope, Shared};
+use crate::layer::{next_serial, Extra, Resolved, Scope, Shared};
 
 /// The name of a request context's span (and of its record's message).
 pub(crate) const CONTEXT_SPAN_NAME: &str = "request";
@@ -97,9 +97,14 @@ impl ContextSpan {
     }
 }
 
-/// Opens a request context's span in `scope`: a new span id in the trace of `parent` (the
-/// current OTel context, which also brings the baggage), or a new trace.
-pub(crate) fn open(scope: &mut Scope, parent: opentelemetry::Context, error: Option<String>) {
+/// Opens a request context's span: a new span id in the trace of `parent` (the current OTel
+/// context, which also brings the baggage), or a new trace; returns the span's scope, with
+/// the values `resolved`, built where it is stored.
+pub(crate) fn open(
+    resolved: Resolved,
+    parent: opentelemetry::Context,
+    error: Option<String>,
+) -> Arc<Scope> {
     let ids = RandomIdGenerator::default();
     let parent_span = parent.span();
     let parent_sc = parent_span.span_context();
@@ -121,19 +126,30 @@ pub(crate) fn open(scope: &mut Scope, parent: opentelemetry::Context, error: Opt
         )
     };
     let span_id = ids.new_span_id();
-    scope.trace_id = trace_id;
-    scope.span_id = span_id;
     let sc = SpanContext::new(trace_id, span_id, flags, false, state);
-    scope.otel = Some(parent.with_remote_span_context(sc));
-    scope.context_span = Some(ContextSpan {
-        start: SystemTime::now(),
-        parent: parent_id,
-        parent_is_remote,
-        thread: current_thread_id(),
-        failed: AtomicBool::new(error.is_some()),
-        error: Mutex::new(error),
-        first: None,
-    });
+    let otel = parent.with_remote_span_context(sc);
+    drop(parent);
+    Arc::new(Scope {
+        request_id: resolved.request_id,
+        user_id: resolved.user_id,
+        session_id: resolved.session_id,
+        component: resolved.component,
+        function: resolved.function,
+        trace_id,
+        span_id,
+        otel: Some(otel),
+        extras: resolved.extras,
+        serial: next_serial(),
+        context_span: Some(ContextSpan {
+            start: SystemTime::now(),
+            parent: parent_id,
+            parent_is_remote,
+            thread: current_thread_id(),
+            failed: AtomicBool::new(error.is_some()),
+            error: Mutex::new(error),
+            first: None,
+        }),
+    })
 }
 
 /// The extra key-values as span attributes.

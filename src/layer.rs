@@ -195,28 +195,6 @@ impl Scope {
         record
     }
 
-    /// What a child span with the fields `own` starts from: everything but this span's own
-    /// OTel context and request-context span, and the ids and component `own` sets itself.
-    fn inherit(&self, own: &SpanFields) -> Scope {
-        let unless = |mine: &Option<Arc<str>>, theirs: &Option<Arc<str>>| match mine {
-            Some(_) => None,
-            None => theirs.clone(),
-        };
-        Scope {
-            request_id: unless(&own.request_id, &self.request_id),
-            user_id: unless(&own.user_id, &self.user_id),
-            session_id: unless(&own.session_id, &self.session_id),
-            component: unless(&own.component, &self.component),
-            function: self.function,
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            otel: None,
-            extras: self.extras.clone(),
-            serial: 0,
-            context_span: None,
-        }
-    }
-
     /// A copy of the scope stored in a span, to take its place when the span's fields are
     /// recorded: a request context's span state follows, linked to this scope (records that
     /// still hold it may mark it failed).
@@ -323,19 +301,19 @@ thread_local! {
 }
 
 impl PendingContext {
-    /// The context's scope: its ids, component and extras over those of `parent` (cloning
-    /// only what it inherits); returns it with the OTel parent.
-    fn scope(self, parent: Option<&Scope>) -> (Scope, opentelemetry::Context) {
-        let mut scope = SpanFields {
+    /// The context's values over those of `parent` (its ids, component and extras; cloning
+    /// only what it inherits), its OTel parent and whether it is entered right away.
+    fn take(self, parent: Option<&Scope>) -> (Resolved, opentelemetry::Context, bool) {
+        let mut resolved = SpanFields {
             request_id: self.request_id,
             user_id: self.user_id,
             session_id: self.session_id,
             component: self.component,
             ..SpanFields::default()
         }
-        .over(parent);
+        .resolve(parent);
         if !self.extras.is_empty() {
-            let mut merged: Vec<Extra> = scope
+            let mut merged: Vec<Extra> = resolved
                 .extras
                 .as_deref()
                 .map(<[_]>::to_vec)
@@ -346,9 +324,9 @@ impl PendingContext {
                     None => merged.push((k, v)),
                 }
             }
-            scope.extras = Some(merged.into());
+            resolved.extras = Some(merged.into());
         }
-        (scope, self.parent)
+        (resolved, self.parent, self.entering)
     }
 }
 
@@ -377,26 +355,24 @@ impl TracekitLayer {
             // A request context: its span is tracekit's own (see `context_span`). Its values
             // and parent come from `LogContext::span` (its fields are empty); a context span
             // opened some other way has its fields, and the current OTel context as parent.
-            let (mut scope, parent, error, entering) = match PENDING.take() {
+            let (resolved, parent, error, entering) = match PENDING.take() {
                 Some(pending) => {
-                    let entering = pending.entering;
-                    let (scope, parent) = pending.scope(parent.as_deref());
-                    (scope, parent, None, entering)
+                    let (resolved, parent, entering) = pending.take(parent.as_deref());
+                    (resolved, parent, None, entering)
                 }
                 None => {
                     let mut own = SpanFields::default();
                     attrs.record(&mut own);
                     let error = own.error.take();
                     (
-                        own.over(parent.as_deref()),
+                        own.resolve(parent.as_deref()),
                         opentelemetry::Context::current(),
                         error,
                         false,
                     )
                 }
             };
-            crate::context_span::open(&mut scope, parent, error);
-            let scope = scope.seal();
+            let scope = crate::context_span::open(resolved, parent, error);
             if entering {
                 OPENED.set(Some((id.clone(), Arc::clone(&scope))));
             }
@@ -1157,33 +1133,79 @@ impl SpanFields {
         })
     }
 
-    /// The scope of a span with these fields under `parent`: its own ids and component over
-    /// the ones it inherits (which are not cloned when it has its own).
-    fn over(mut self, parent: Option<&Scope>) -> Scope {
-        let mut scope = parent.map_or_else(Scope::default, |p| p.inherit(&self));
-        self.apply(&mut scope);
-        scope
+    /// The values of a span with these fields under `parent`: its own ids and component
+    /// over the ones it inherits (which are not cloned when it has its own).
+    fn resolve(self, parent: Option<&Scope>) -> Resolved {
+        let pick = |own: Option<Arc<str>>, theirs: fn(&Scope) -> &Option<Arc<str>>| {
+            own.or_else(|| parent.and_then(|p| theirs(p).clone()))
+        };
+        Resolved {
+            request_id: pick(self.request_id, |p| &p.request_id),
+            user_id: pick(self.user_id, |p| &p.user_id),
+            session_id: pick(self.session_id, |p| &p.session_id),
+            // An inherited component was normalized where it was set.
+            component: pick(self.component.map(normalized), |p| &p.component),
+            function: parent.and_then(|p| p.function),
+            trace_id: parent.map_or(TraceId::INVALID, |p| p.trace_id),
+            span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
+            extras: parent.and_then(|p| p.extras.clone()),
+        }
     }
 
+    /// The scope of a span with these fields under `parent` (see [`resolve`](Self::resolve)).
+    fn over(self, parent: Option<&Scope>) -> Scope {
+        let r = self.resolve(parent);
+        Scope {
+            request_id: r.request_id,
+            user_id: r.user_id,
+            session_id: r.session_id,
+            component: r.component,
+            function: r.function,
+            trace_id: r.trace_id,
+            span_id: r.span_id,
+            otel: None,
+            extras: r.extras,
+            serial: 0,
+            context_span: None,
+        }
+    }
+
+    /// Sets this span's own values over `scope`.
     fn apply(&mut self, scope: &mut Scope) {
-        let own_component = self.component.is_some();
         for (from, to) in [
             (&mut self.request_id, &mut scope.request_id),
             (&mut self.user_id, &mut scope.user_id),
             (&mut self.session_id, &mut scope.session_id),
-            (&mut self.component, &mut scope.component),
         ] {
             if let Some(v) = from.take() {
                 *to = Some(v);
             }
         }
-        // An inherited component was normalized where it was set.
-        if let (true, Some(c)) = (own_component, &scope.component) {
-            if let std::borrow::Cow::Owned(n) = normalize_component(c) {
-                scope.component = Some(n.into());
-            }
+        if let Some(c) = self.component.take() {
+            scope.component = Some(normalized(c));
         }
     }
+}
+
+/// A component name set on a span, as records write it.
+fn normalized(component: Arc<str>) -> Arc<str> {
+    match normalize_component(&component) {
+        std::borrow::Cow::Owned(n) => n.into(),
+        std::borrow::Cow::Borrowed(_) => component,
+    }
+}
+
+/// What a span's scope takes from its own fields and its parent's scope (see
+/// [`SpanFields::resolve`]).
+pub(crate) struct Resolved {
+    pub request_id: Option<Arc<str>>,
+    pub user_id: Option<Arc<str>>,
+    pub session_id: Option<Arc<str>>,
+    pub component: Option<Arc<str>>,
+    pub function: Option<&'static str>,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub extras: Option<Arc<[Extra]>>,
 }
 
 impl Visit for SpanFields {
