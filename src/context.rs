@@ -299,11 +299,7 @@ impl LogContext {
         }
         // The new OTel span takes the current OTel context (with our baggage) as its parent,
         // read in place: no copy of it to drop again.
-        let ours = [
-            (REQUEST_ID_KEY, &self.request_id),
-            (USER_ID_KEY, &self.user_id),
-            (SESSION_ID_KEY, &self.session_id),
-        ];
+        let ours = [&self.request_id, &self.user_id, &self.session_id];
         let parent = match &base {
             Some(base) => with_ids(base, ours),
             None => opentelemetry::Context::map_current(|base| with_ids(base, ours)),
@@ -395,22 +391,26 @@ impl LogContext {
     }
 }
 
-/// `base` with `ours` in its baggage (the ids that are set).
+/// `base` with `ours` (request, user and session id, those that are set) in its baggage.
 ///
 /// Copying baggage costs a validated, hashed, allocating insert per entry: it is skipped when
 /// the ids are already there as they would be written (a nested context that changes none:
 /// one pass over the inherited entries, without hashing), and the entries this context
 /// replaces are not copied. The values are shared with the records' ids, not copied.
 #[inline(always)]
-fn with_ids(
-    base: &opentelemetry::Context,
-    ours: [(&'static str, &Option<Arc<str>>); 3],
-) -> opentelemetry::Context {
-    let inherited = base.baggage();
+fn with_ids(base: &opentelemetry::Context, ours: [&Option<Arc<str>>; 3]) -> opentelemetry::Context {
+    const KEYS: [&str; 3] = [REQUEST_ID_KEY, USER_ID_KEY, SESSION_ID_KEY];
+    // The id of ours an inherited key is, if it is one this context sets.
     let own = |key: &str| {
-        ours.iter()
-            .find_map(|(k, v)| v.as_ref().filter(|_| *k == key))
+        let slot = match key {
+            REQUEST_ID_KEY => 0,
+            USER_ID_KEY => 1,
+            SESSION_ID_KEY => 2,
+            _ => return None,
+        };
+        ours[slot].as_ref()
     };
+    let inherited = base.baggage();
     let mut same = 0;
     for (key, (value, metadata)) in inherited {
         if own(key.as_str()).is_some_and(|v| **v == *value.as_str()) && metadata.as_str().is_empty()
@@ -418,7 +418,7 @@ fn with_ids(
             same += 1;
         }
     }
-    if same == ours.iter().filter(|(_, v)| v.is_some()).count() {
+    if same == ours.iter().filter(|v| v.is_some()).count() {
         return base.clone();
     }
     let mut baggage = Baggage::new();
@@ -427,7 +427,7 @@ fn with_ids(
             baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
         }
     }
-    for (key, value) in ours {
+    for (key, value) in KEYS.into_iter().zip(ours) {
         if let Some(v) = value {
             baggage.insert(key, StringValue::from(Arc::clone(v)));
         }
