@@ -141,7 +141,7 @@ pub(crate) fn open(
         extras: resolved.extras,
         serial: next_serial(),
         context_span: Some(ContextSpan {
-            start: SystemTime::now(),
+            start: crate::exporters::clock::now(),
             parent: parent_id,
             parent_is_remote,
             thread: current_thread_id(),
@@ -166,7 +166,7 @@ impl Fields for ExtraAttributes<'_> {
 /// Writes the span record of a closing request context, and hands the span to the extra
 /// span processors.
 pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
-    let end = SystemTime::now();
+    let end = crate::exporters::clock::now();
     let error = span.take_error();
     let (level, status) = match &error {
         Some(message) => (Level::ERROR, SpanStatus::Error(message)),

@@ -38,6 +38,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod clock;
 mod component;
 mod config;
 mod encoder;
