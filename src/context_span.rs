@@ -28,7 +28,7 @@ use crate::context::{REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
 use crate::exporters::{
     current_thread_id, CodeContext, FieldWriter, Fields, Level, Record, SpanInfo, SpanStatus,
 };
-use crate::layer::{next_serial, Extra, Resolved, Scope, Shared};
+use crate::layer::{next_serial, Extra, Scope, Shared, Values};
 
 /// The name of a request context's span (and of its record's message).
 pub(crate) const CONTEXT_SPAN_NAME: &str = "request";
@@ -99,9 +99,9 @@ impl ContextSpan {
 
 /// Opens a request context's span: a new span id in the trace of `parent` (the current OTel
 /// context, which also brings the baggage), or a new trace; returns the span's scope, with
-/// the values `resolved`, built where it is stored.
+/// `values`, built where it is stored.
 pub(crate) fn open(
-    resolved: Resolved,
+    values: Values,
     parent: opentelemetry::Context,
     error: Option<String>,
 ) -> Arc<Scope> {
@@ -130,15 +130,12 @@ pub(crate) fn open(
     let otel = parent.with_remote_span_context(sc);
     drop(parent);
     Arc::new(Scope {
-        request_id: resolved.request_id,
-        user_id: resolved.user_id,
-        session_id: resolved.session_id,
-        component: resolved.component,
-        function: resolved.function,
-        trace_id,
-        span_id,
+        values: Values {
+            trace_id,
+            span_id,
+            ..values
+        },
         otel: Some(otel),
-        extras: resolved.extras,
         serial: next_serial(),
         context_span: Some(ContextSpan {
             start: crate::exporters::clock::now(),
@@ -172,7 +169,7 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         Some(message) => (Level::ERROR, SpanStatus::Error(message)),
         None => (Level::INFO, SpanStatus::Unset),
     };
-    let extras = scope.extras.as_deref().unwrap_or_default();
+    let extras = scope.values.extras.as_deref().unwrap_or_default();
     let attributes = ExtraAttributes(extras);
     let info = SpanInfo {
         name: CONTEXT_SPAN_NAME,
@@ -187,7 +184,7 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
     let record = Record::at(
         end,
         level,
-        scope.component.as_deref().unwrap_or(""),
+        scope.values.component.as_deref().unwrap_or(""),
         CONTEXT_SPAN_NAME,
     )
     .logger(SCOPE_NAME)
@@ -218,10 +215,10 @@ fn span_data(
 ) -> SpanData {
     let mut attributes = Vec::new();
     for (key, value) in [
-        (REQUEST_ID_KEY, &scope.request_id),
-        (USER_ID_KEY, &scope.user_id),
-        (SESSION_ID_KEY, &scope.session_id),
-        ("component", &scope.component),
+        (REQUEST_ID_KEY, &scope.values.request_id),
+        (USER_ID_KEY, &scope.values.user_id),
+        (SESSION_ID_KEY, &scope.values.session_id),
+        ("component", &scope.values.component),
     ] {
         if let Some(v) = value {
             attributes.push(KeyValue::new(key, Arc::clone(v)));
@@ -231,7 +228,7 @@ fn span_data(
         "thread.id",
         i64::try_from(span.thread).unwrap_or(i64::MAX),
     ));
-    for (key, value) in scope.extras.as_deref().unwrap_or_default() {
+    for (key, value) in scope.values.extras.as_deref().unwrap_or_default() {
         attributes.push(KeyValue::new(Arc::clone(key), value.to_otel()));
     }
     let span_context = scope

@@ -311,7 +311,7 @@ impl Call {
         with_current(|shared, scope| {
             let component = site
                 .component
-                .or_else(|| scope.and_then(|s| s.component.as_deref()))
+                .or_else(|| scope.and_then(|s| s.values.component.as_deref()))
                 .unwrap_or_else(|| shared.component_for_target(site.module));
             let data = RecordData { scope, data };
             let mut record = Record::new(level, component, message)
@@ -377,7 +377,7 @@ struct RecordData<'a> {
 
 impl Fields for RecordData<'_> {
     fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        if let Some(extras) = self.scope.and_then(|s| s.extras.as_deref()) {
+        if let Some(extras) = self.scope.and_then(|s| s.values.extras.as_deref()) {
             for (key, value) in extras {
                 value.write(w, key);
             }

@@ -156,18 +156,10 @@ impl Shared {
 /// The request context of one span, computed once when the span opens.
 #[derive(Debug)]
 pub(crate) struct Scope {
-    pub request_id: Option<Arc<str>>,
-    pub user_id: Option<Arc<str>>,
-    pub session_id: Option<Arc<str>>,
-    pub component: Option<Arc<str>>,
-    /// The innermost instrumented span's name.
-    pub function: Option<&'static str>,
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
+    /// Its ids, component, function and extras.
+    pub values: Values,
     /// The span's OpenTelemetry context, to set its status on errors.
     pub otel: Option<opentelemetry::Context>,
-    /// Extra key-values of a [`LogContext`](crate::LogContext), written into every line's `data`.
-    pub extras: Option<Arc<[Extra]>>,
     /// Set anew by [`Scope::seal`] each time a scope is stored: the key of cached heads.
     pub serial: u64,
     /// The span of a [`LogContext`](crate::LogContext), which tracekit writes itself.
@@ -186,11 +178,11 @@ impl Scope {
 
     /// `record` with this scope's request, user and session ids and trace and span ids.
     pub(crate) fn ids<'a>(&'a self, mut record: Record<'a>) -> Record<'a> {
-        record.request_id = self.request_id.as_deref();
-        record.user_id = self.user_id.as_deref();
-        record.session_id = self.session_id.as_deref();
-        if self.trace_id != TraceId::INVALID {
-            record = record.trace(self.trace_id, self.span_id);
+        record.request_id = self.values.request_id.as_deref();
+        record.user_id = self.values.user_id.as_deref();
+        record.session_id = self.values.session_id.as_deref();
+        if self.values.trace_id != TraceId::INVALID {
+            record = record.trace(self.values.trace_id, self.values.span_id);
         }
         record
     }
@@ -200,15 +192,8 @@ impl Scope {
     /// still hold it may mark it failed).
     fn successor(self: &Arc<Scope>) -> Scope {
         Scope {
-            request_id: self.request_id.clone(),
-            user_id: self.user_id.clone(),
-            session_id: self.session_id.clone(),
-            component: self.component.clone(),
-            function: self.function,
-            trace_id: self.trace_id,
-            span_id: self.span_id,
+            values: self.values.clone(),
             otel: self.otel.clone(),
-            extras: self.extras.clone(),
             serial: 0,
             context_span: self.context_span.as_ref().map(|span| span.successor(self)),
         }
@@ -223,24 +208,6 @@ impl Scope {
 
 /// One extra key-value of a [`LogContext`](crate::LogContext).
 pub(crate) type Extra = (Arc<str>, ContextValue);
-
-impl Default for Scope {
-    fn default() -> Self {
-        Scope {
-            request_id: None,
-            user_id: None,
-            session_id: None,
-            component: None,
-            function: None,
-            trace_id: TraceId::INVALID,
-            span_id: SpanId::INVALID,
-            otel: None,
-            extras: None,
-            serial: 0,
-            context_span: None,
-        }
-    }
-}
 
 /// The span extension holding its [`Scope`].
 pub(crate) struct ScopeExt(pub Arc<Scope>);
@@ -303,8 +270,8 @@ thread_local! {
 impl PendingContext {
     /// The context's values over those of `parent` (its ids, component and extras; cloning
     /// only what it inherits), its OTel parent and whether it is entered right away.
-    fn take(self, parent: Option<&Scope>) -> (Resolved, opentelemetry::Context, bool) {
-        let mut resolved = SpanFields {
+    fn take(self, parent: Option<&Scope>) -> (Values, opentelemetry::Context, bool) {
+        let mut values = SpanFields {
             request_id: self.request_id,
             user_id: self.user_id,
             session_id: self.session_id,
@@ -313,7 +280,7 @@ impl PendingContext {
         }
         .resolve(parent);
         if !self.extras.is_empty() {
-            let mut merged: Vec<Extra> = resolved
+            let mut merged: Vec<Extra> = values
                 .extras
                 .as_deref()
                 .map(<[_]>::to_vec)
@@ -324,9 +291,9 @@ impl PendingContext {
                     None => merged.push((k, v)),
                 }
             }
-            resolved.extras = Some(merged.into());
+            values.extras = Some(merged.into());
         }
-        (resolved, self.parent, self.entering)
+        (values, self.parent, self.entering)
     }
 }
 
@@ -355,10 +322,10 @@ impl TracekitLayer {
             // A request context: its span is tracekit's own (see `context_span`). Its values
             // and parent come from `LogContext::span` (its fields are empty); a context span
             // opened some other way has its fields, and the current OTel context as parent.
-            let (resolved, parent, error, entering) = match PENDING.take() {
+            let (values, parent, error, entering) = match PENDING.take() {
                 Some(pending) => {
-                    let (resolved, parent, entering) = pending.take(parent.as_deref());
-                    (resolved, parent, None, entering)
+                    let (values, parent, entering) = pending.take(parent.as_deref());
+                    (values, parent, None, entering)
                 }
                 None => {
                     let mut own = SpanFields::default();
@@ -372,7 +339,7 @@ impl TracekitLayer {
                     )
                 }
             };
-            let scope = crate::context_span::open(resolved, parent, error);
+            let scope = crate::context_span::open(values, parent, error);
             if entering {
                 OPENED.set(Some((id.clone(), Arc::clone(&scope))));
             }
@@ -385,15 +352,15 @@ impl TracekitLayer {
         let named = own.named;
         let error = own.error.take();
         let mut scope = own.over(parent.as_deref());
-        scope.function = Some(meta.name());
+        scope.values.function = Some(meta.name());
         // The OpenTelemetry layer ran first and holds the span; starting it here fixes its ids
         // once. `get_otel_context` locks the span's extensions, so no extension guard is held.
         if let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) {
             if let Some(cx) = tracing_opentelemetry::get_otel_context(id, &dispatch) {
                 let otel_span = cx.span();
                 let sc = otel_span.span_context();
-                scope.trace_id = sc.trace_id();
-                scope.span_id = sc.span_id();
+                scope.values.trace_id = sc.trace_id();
+                scope.values.span_id = sc.span_id();
                 // The OS thread id (as in records), and the inherited context: child spans'
                 // records carry it too.
                 let mut inherited = vec![KeyValue::new(
@@ -412,9 +379,9 @@ impl TracekitLayer {
                     inherited.push(KeyValue::new("code.module.name", module));
                 }
                 let pairs = [
-                    (REQUEST_ID_KEY, NAMED_REQUEST_ID, &scope.request_id),
-                    (USER_ID_KEY, NAMED_USER_ID, &scope.user_id),
-                    (SESSION_ID_KEY, NAMED_SESSION_ID, &scope.session_id),
+                    (REQUEST_ID_KEY, NAMED_REQUEST_ID, &scope.values.request_id),
+                    (USER_ID_KEY, NAMED_USER_ID, &scope.values.user_id),
+                    (SESSION_ID_KEY, NAMED_SESSION_ID, &scope.values.session_id),
                 ];
                 for (key, bit, value) in pairs {
                     if let (0, Some(v)) = (named & bit, value) {
@@ -422,7 +389,7 @@ impl TracekitLayer {
                     }
                 }
                 if named & NAMED_COMPONENT == 0 {
-                    let component = match &scope.component {
+                    let component = match &scope.values.component {
                         Some(c) => Some(Arc::clone(c)),
                         None => Some(self.shared.component_for_target(meta.target()))
                             .filter(|c| !c.is_empty())
@@ -620,7 +587,7 @@ impl TracekitLayer {
         } = scratch;
         let roles = callsites.roles(&self.shared, meta);
         data.write(self.shared.writer.encoder(), |w| {
-            if let Some(extras) = scope.and_then(|s| s.extras.as_deref()) {
+            if let Some(extras) = scope.and_then(|s| s.values.extras.as_deref()) {
                 let own = meta.fields();
                 for (key, value) in extras {
                     if own.field(&**key).is_none() {
@@ -669,13 +636,15 @@ impl TracekitLayer {
         let slot = &mut heads[key.slot()];
         let event_component = fields.has_component.then_some(fields.component.as_str());
         if !slot.matches(&key, event_component) {
-            let component: &str =
-                match (event_component, scope.and_then(|s| s.component.as_deref())) {
-                    (Some(c), _) | (None, Some(c)) => c,
-                    (None, None) => self.shared.component_for_target(meta.target()),
-                };
+            let component: &str = match (
+                event_component,
+                scope.and_then(|s| s.values.component.as_deref()),
+            ) {
+                (Some(c), _) | (None, Some(c)) => c,
+                (None, None) => self.shared.component_for_target(meta.target()),
+            };
             let function = scope
-                .and_then(|s| s.function)
+                .and_then(|s| s.values.function)
                 .or_else(|| meta.module_path());
             let mut base = Record::new(level, component, "")
                 .logger(meta.target())
@@ -1135,36 +1104,28 @@ impl SpanFields {
 
     /// The values of a span with these fields under `parent`: its own ids and component
     /// over the ones it inherits (which are not cloned when it has its own).
-    fn resolve(self, parent: Option<&Scope>) -> Resolved {
+    fn resolve(self, parent: Option<&Scope>) -> Values {
         let pick = |own: Option<Arc<str>>, theirs: fn(&Scope) -> &Option<Arc<str>>| {
             own.or_else(|| parent.and_then(|p| theirs(p).clone()))
         };
-        Resolved {
-            request_id: pick(self.request_id, |p| &p.request_id),
-            user_id: pick(self.user_id, |p| &p.user_id),
-            session_id: pick(self.session_id, |p| &p.session_id),
+        Values {
+            request_id: pick(self.request_id, |p| &p.values.request_id),
+            user_id: pick(self.user_id, |p| &p.values.user_id),
+            session_id: pick(self.session_id, |p| &p.values.session_id),
             // An inherited component was normalized where it was set.
-            component: pick(self.component.map(normalized), |p| &p.component),
-            function: parent.and_then(|p| p.function),
-            trace_id: parent.map_or(TraceId::INVALID, |p| p.trace_id),
-            span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
-            extras: parent.and_then(|p| p.extras.clone()),
+            component: pick(self.component.map(normalized), |p| &p.values.component),
+            function: parent.and_then(|p| p.values.function),
+            trace_id: parent.map_or(TraceId::INVALID, |p| p.values.trace_id),
+            span_id: parent.map_or(SpanId::INVALID, |p| p.values.span_id),
+            extras: parent.and_then(|p| p.values.extras.clone()),
         }
     }
 
     /// The scope of a span with these fields under `parent` (see [`resolve`](Self::resolve)).
     fn over(self, parent: Option<&Scope>) -> Scope {
-        let r = self.resolve(parent);
         Scope {
-            request_id: r.request_id,
-            user_id: r.user_id,
-            session_id: r.session_id,
-            component: r.component,
-            function: r.function,
-            trace_id: r.trace_id,
-            span_id: r.span_id,
+            values: self.resolve(parent),
             otel: None,
-            extras: r.extras,
             serial: 0,
             context_span: None,
         }
@@ -1173,16 +1134,16 @@ impl SpanFields {
     /// Sets this span's own values over `scope`.
     fn apply(&mut self, scope: &mut Scope) {
         for (from, to) in [
-            (&mut self.request_id, &mut scope.request_id),
-            (&mut self.user_id, &mut scope.user_id),
-            (&mut self.session_id, &mut scope.session_id),
+            (&mut self.request_id, &mut scope.values.request_id),
+            (&mut self.user_id, &mut scope.values.user_id),
+            (&mut self.session_id, &mut scope.values.session_id),
         ] {
             if let Some(v) = from.take() {
                 *to = Some(v);
             }
         }
         if let Some(c) = self.component.take() {
-            scope.component = Some(normalized(c));
+            scope.values.component = Some(normalized(c));
         }
     }
 }
@@ -1195,16 +1156,19 @@ fn normalized(component: Arc<str>) -> Arc<str> {
     }
 }
 
-/// What a span's scope takes from its own fields and its parent's scope (see
+/// A span's request-context values: its own fields over those of its parent's scope (see
 /// [`SpanFields::resolve`]).
-pub(crate) struct Resolved {
+#[derive(Clone, Debug)]
+pub(crate) struct Values {
     pub request_id: Option<Arc<str>>,
     pub user_id: Option<Arc<str>>,
     pub session_id: Option<Arc<str>>,
     pub component: Option<Arc<str>>,
+    /// The innermost instrumented span's name.
     pub function: Option<&'static str>,
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    /// Extra key-values of a [`LogContext`](crate::LogContext), written into every line's `data`.
     pub extras: Option<Arc<[Extra]>>,
 }
 

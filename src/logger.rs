@@ -185,7 +185,7 @@ impl Logger {
                 .logger(&self.name)
                 .data(&data)
                 .context(CodeContext {
-                    function: scope.and_then(|s| s.function).or(Some(&self.name)),
+                    function: scope.and_then(|s| s.values.function).or(Some(&self.name)),
                     file: Some(location.file()),
                     line: Some(location.line()),
                     thread: Some(current_thread_id()),

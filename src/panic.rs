@@ -48,11 +48,13 @@ pub(crate) fn write_record(
 ) {
     let thread = std::thread::current();
     let text = format!("panic: {message}");
-    let component = scope.and_then(|s| s.component.as_deref()).unwrap_or("");
+    let component = scope
+        .and_then(|s| s.values.component.as_deref())
+        .unwrap_or("");
     let record = Record::new(Level::CRITICAL, component, &text)
         .logger("panic")
         .context(CodeContext {
-            function: scope.and_then(|s| s.function).or(thread.name()),
+            function: scope.and_then(|s| s.values.function).or(thread.name()),
             file: location.map(|l| l.0),
             line: location.map(|l| l.1),
             thread: Some(current_thread_id()),

@@ -82,16 +82,20 @@ where
         let scope = scope.as_deref();
         if let Some(s) = scope {
             for (key, value) in [
-                ("request.id", &s.request_id),
-                ("user.id", &s.user_id),
-                ("session.id", &s.session_id),
+                ("request.id", &s.values.request_id),
+                ("user.id", &s.values.user_id),
+                ("session.id", &s.values.session_id),
             ] {
                 if let Some(v) = value {
                     attrs.push((Key::from_static_str(key), AnyValue::from(v.to_string())));
                 }
             }
-            if s.trace_id != TraceId::INVALID {
-                record.set_trace_context(s.trace_id, s.span_id, Some(TraceFlags::SAMPLED));
+            if s.values.trace_id != TraceId::INVALID {
+                record.set_trace_context(
+                    s.values.trace_id,
+                    s.values.span_id,
+                    Some(TraceFlags::SAMPLED),
+                );
             }
         }
         let component = fields
@@ -99,7 +103,7 @@ where
             .take()
             .or_else(|| {
                 scope
-                    .and_then(|s| s.component.as_deref())
+                    .and_then(|s| s.values.component.as_deref())
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| {
@@ -112,7 +116,7 @@ where
             });
         let component = normalize_component(&component).into_owned();
         attrs.push((Key::from_static_str("component"), AnyValue::from(component)));
-        if let Some(function) = scope.and_then(|s| s.function).or(meta.module_path()) {
+        if let Some(function) = scope.and_then(|s| s.values.function).or(meta.module_path()) {
             attrs.push((
                 Key::from_static_str("code.function.name"),
                 AnyValue::from(function),
@@ -279,15 +283,21 @@ pub(crate) fn emit_record(
     let ids = [
         (
             "request.id",
-            scope.and_then(|s| s.request_id.as_deref()).or(r.request_id),
+            scope
+                .and_then(|s| s.values.request_id.as_deref())
+                .or(r.request_id),
         ),
         (
             "user.id",
-            scope.and_then(|s| s.user_id.as_deref()).or(r.user_id),
+            scope
+                .and_then(|s| s.values.user_id.as_deref())
+                .or(r.user_id),
         ),
         (
             "session.id",
-            scope.and_then(|s| s.session_id.as_deref()).or(r.session_id),
+            scope
+                .and_then(|s| s.values.session_id.as_deref())
+                .or(r.session_id),
         ),
     ];
     for (key, value) in ids {
@@ -296,7 +306,7 @@ pub(crate) fn emit_record(
         }
     }
     let trace = scope
-        .map(|s| (s.trace_id, s.span_id))
+        .map(|s| (s.values.trace_id, s.values.span_id))
         .or(r.trace_id.zip(r.span_id));
     if let Some((trace_id, span_id)) = trace.filter(|(t, _)| *t != TraceId::INVALID) {
         record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
