@@ -9,9 +9,11 @@
 //!
 //! The line is re-anchored to the system clock every 100 ms (by whichever thread reads the
 //! clock then): continuous at the anchor and with a rate that absorbs the error over the next
-//! interval, so the clock never steps back and stays within microseconds of the system
-//! clock; an error over 1 ms (the system clock was set) is taken as a step. Until the first
-//! line is fitted (the first 50 ms), elsewhere, and with another clocksource, [`now`] is
+//! interval, so the clock stays within microseconds of the system clock and does not go back
+//! on its own; an error over 1 ms (the system clock was set) is taken as a step, back if the
+//! system clock went back. Every 100th anchor (about every 10 s) checks the clocksource
+//! again: a kernel that stopped trusting the counter turns it off. Until the first line is
+//! fitted (the first 50 ms), elsewhere, and with another clocksource, [`now`] is
 //! `SystemTime::now()`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,6 +113,9 @@ mod tsc {
     /// Ticks between anchors, once the rate is known.
     static INTERVAL: AtomicU64 = AtomicU64::new(u64::MAX);
 
+    /// Anchors since the clocksource was last checked.
+    static ANCHORS: AtomicU64 = AtomicU64::new(0);
+
     /// The last system-clock sample, `(tick, ns)`, and the counter's rate measured up to it
     /// (ns per tick, `2^32` fixed point): the rate is measured between samples.
     static SAMPLE: Mutex<(u64, u64, u64)> = Mutex::new((0, 0, 0));
@@ -168,11 +173,7 @@ mod tsc {
     fn slow() -> Option<u64> {
         match STATE.load(Ordering::Acquire) {
             UNKNOWN => {
-                let usable = std::fs::read_to_string(
-                    "/sys/devices/system/clocksource/clocksource0/current_clocksource",
-                )
-                .is_ok_and(|s| s.trim() == "tsc");
-                if usable {
+                if kernel_uses_it() {
                     let mut last = SAMPLE.lock().unwrap_or_else(|e| e.into_inner());
                     if STATE.load(Ordering::Acquire) == UNKNOWN {
                         let (tick, wall) = sample();
@@ -242,6 +243,10 @@ mod tsc {
             // Another thread has just anchored it (or read the counter a moment before).
             return;
         }
+        if ANCHORS.fetch_add(1, Ordering::Relaxed) % 100 == 99 && !kernel_uses_it() {
+            STATE.store(OFF, Ordering::Release);
+            return;
+        }
         let (tick, wall) = sample();
         let (tick0, wall0, known) = *last;
         // The rate since the last sample, unless the system clock was set or the counter
@@ -258,6 +263,12 @@ mod tsc {
         };
         publish(&refit(&current, tick, wall, rate, interval));
         *last = (tick, wall, rate);
+    }
+
+    /// The kernel keeps time with the counter (and has checked it is fit for that).
+    fn kernel_uses_it() -> bool {
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .is_ok_and(|s| s.trim() == "tsc")
     }
 
     /// Publishes `line` (the caller holds `SAMPLE`, so there is one writer).
