@@ -187,12 +187,12 @@ impl Scope {
         record
     }
 
-    /// A copy of the scope stored in a span, to take its place when the span's fields are
-    /// recorded: a request context's span state follows, linked to this scope (records that
-    /// still hold it may mark it failed).
-    fn successor(self: &Arc<Scope>) -> Scope {
+    /// The scope that takes this one's place in its span when the span's fields are
+    /// recorded, with the `values` they give: a request context's span state follows, linked
+    /// to this scope (records that still hold it may mark it failed).
+    fn successor(self: &Arc<Scope>, values: Values) -> Scope {
         Scope {
-            values: self.values.clone(),
+            values,
             otel: self.otel.clone(),
             serial: 0,
             context_span: self.context_span.as_ref().map(|span| span.successor(self)),
@@ -423,10 +423,10 @@ impl TracekitLayer {
         let Some(old) = ext.get_mut::<ScopeExt>() else {
             return;
         };
-        let mut scope = old.0.successor();
         let error = own.error.take();
-        own.apply(&mut scope);
-        let sealed = scope.seal();
+        // The recorded fields over the span's own scope, as over a parent's when it opened.
+        let values = own.resolve(Some(&old.0));
+        let sealed = old.0.successor(values).seal();
         old.0 = Arc::clone(&sealed);
         drop(ext);
         // Entered spans hold the old scope: they look it up again.
@@ -1128,22 +1128,6 @@ impl SpanFields {
             otel: None,
             serial: 0,
             context_span: None,
-        }
-    }
-
-    /// Sets this span's own values over `scope`.
-    fn apply(&mut self, scope: &mut Scope) {
-        for (from, to) in [
-            (&mut self.request_id, &mut scope.values.request_id),
-            (&mut self.user_id, &mut scope.values.user_id),
-            (&mut self.session_id, &mut scope.values.session_id),
-        ] {
-            if let Some(v) = from.take() {
-                *to = Some(v);
-            }
-        }
-        if let Some(c) = self.component.take() {
-            scope.values.component = Some(normalized(c));
         }
     }
 }

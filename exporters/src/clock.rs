@@ -15,6 +15,10 @@
 //! again: a kernel that stopped trusting the counter turns it off. Until the first line is
 //! fitted (the first 50 ms), elsewhere, and with another clocksource, [`now`] is
 //! `SystemTime::now()`.
+//!
+//! This is the clock of record timestamps, read on the caller's thread for every record.
+//! The writer's rotation and retention decisions use its [`Clock`](crate::Clock) instead,
+//! which tests replace to cross midnight or age archives.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
