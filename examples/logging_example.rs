@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = tracekit::builder()
         .service_name("recommendation-engine")
         .component_for_target("logging_example::ranking", "ranking")
-        .init()?;
+        .init();
 
     basic_logging();
     request_context();

@@ -272,7 +272,7 @@ pub fn run(options: &Options) -> Result<Report, Box<dyn Error>> {
     let guard = tracekit::builder()
         .root(&options.dir)
         .service_name("recommendation-service")
-        .init()?;
+        .init();
     let run_tag = run_tag();
 
     APP.info(

@@ -1,39 +1,36 @@
 //! [`LogContext`]: the request context carried into every line and every child span.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::Arc;
 
 use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::StringValue;
-use tracing::field::Empty;
 use tracing::instrument::Instrumented;
 use tracing::span::EnteredSpan;
 use tracing::{Instrument, Span};
 
-use crate::exporters::FieldWriter;
-use crate::layer::{PendingContext, CONTEXT_TARGET, OPENED, PENDING};
-
-/// The OpenTelemetry attribute and baggage key of the request id.
-pub const REQUEST_ID_KEY: &str = "request.id";
-/// The OpenTelemetry attribute and baggage key of the user id (semantic conventions).
-pub const USER_ID_KEY: &str = "user.id";
-/// The OpenTelemetry attribute and baggage key of the session id (semantic conventions).
-pub const SESSION_ID_KEY: &str = "session.id";
+use crate::context_value::ContextValue;
+use crate::exporters::normalize_component;
+use crate::keys::{CONTEXT_TARGET, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
+use crate::scope::FieldName;
+use crate::sink::Handle;
 
 /// A request context: request, user and session ids plus any extra key-values, carried into
 /// every record and every child span written inside it (the seed's `LogContext`).
 ///
-/// Entering a context opens a `tracing` span named `request` (target `tracekit::context`)
-/// that is an OpenTelemetry span with the attributes `request.id`, `user.id` and `session.id`
-/// (plus the extra key-values): its span context is current while it is entered, so child
-/// spans, from `tracing` or the OTel API, nest under it, and span processors added with
-/// [`Builder::span_processor`](crate::Builder::span_processor) receive it. tracekit keeps this
-/// span itself rather than through tracing-opentelemetry, which makes opening and closing a
-/// context several times cheaper. The same three keys go into the W3C baggage, so
-/// [`inject`](crate::inject) hands them to downstream services. Inside it, every line carries
-/// `request_id`, `user_id`, `session_id`, `trace_id` and `span_id`, and the extra key-values
-/// in `data`.
+/// Entering a context opens an ordinary `tracing` span named `request` (target
+/// `tracekit::context`, level `ERROR` so that level filters let it through), which the
+/// OpenTelemetry bridge makes an SDK span with the attributes `request.id`, `user.id` and
+/// `session.id` (plus the extra key-values) and the caller's code location. Its context is
+/// current while it is entered: child spans, from `tracing` or the OTel API, nest under it,
+/// `tracing::Span::current().context()` (tracing-opentelemetry's `OpenTelemetrySpanExt`)
+/// returns it, and the tracer provider's sampler and processors see it. The same three keys go
+/// into the W3C baggage, so [`inject`](crate::inject) hands them to downstream services.
+/// Inside it, every line carries `request_id`, `user_id`, `session_id`, `trace_id` and
+/// `span_id`, and the extra key-values in `data`.
 ///
 /// Contexts nest: an inner context's values override, the others are inherited.
 ///
@@ -277,13 +274,13 @@ impl LogContext {
     /// # });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn span(self) -> Span {
-        self.open(false)
+        self.open(Location::caller())
     }
 
-    /// Opens the context's span; `entering`: the caller enters it right away (see
-    /// `layer::OPENED`).
-    fn open(mut self, entering: bool) -> Span {
+    /// Opens the context's span, located at `location` (where the caller opened it).
+    fn open(mut self, location: &'static Location<'static>) -> Span {
         let base = self.parent.take();
         if let Some(parent) = &base {
             let baggage = parent.baggage();
@@ -297,46 +294,45 @@ impl LogContext {
                 }
             }
         }
-        // The new OTel span takes the current OTel context (with our baggage) as its parent,
-        // read in place: no copy of it to drop again.
         let ours = [&self.request_id, &self.user_id, &self.session_id];
-        let parent = match &base {
-            Some(base) => with_ids(base, ours),
-            None => opentelemetry::Context::map_current(|base| with_ids(base, ours)),
+        // Normalized here, as records write it, so that the span's attribute says the same.
+        let component = self
+            .component
+            .take()
+            .map(|c| match normalize_component(&c) {
+                Cow::Borrowed(_) => c,
+                Cow::Owned(normal) => Arc::from(normal),
+            });
+        // The span's OpenTelemetry parent, with our ids in its baggage: made current while the
+        // span opens, the OpenTelemetry layer takes it as the parent of a contextual span.
+        let parent = match base {
+            Some(base) => Some(with_ids(&base, ours).unwrap_or(base)),
+            None => opentelemetry::Context::map_current(|current| with_ids(current, ours)),
         };
-        // The event layer takes the values and the parent as the span opens (see
-        // `PendingContext`); the span's fields stay empty unless no tracekit layer is there.
-        PENDING.set(Some(PendingContext {
-            request_id: self.request_id,
-            user_id: self.user_id,
-            session_id: self.session_id,
-            component: self.component,
-            extras: self.fields,
-            parent,
-            entering,
-        }));
-        // ERROR level: enabled under every filter short of `off` (see `Builder::build`).
-        let span = tracing::error_span!(
-            target: CONTEXT_TARGET,
-            "request",
-            request.id = Empty,
-            user.id = Empty,
-            session.id = Empty,
-            component = Empty,
-        );
-        if let Some(unclaimed) = PENDING.take() {
-            // Another subscriber (or a disabled span): it gets the values as fields.
-            for (field, value) in [
-                ("request.id", &unclaimed.request_id),
-                ("user.id", &unclaimed.user_id),
-                ("session.id", &unclaimed.session_id),
-                ("component", &unclaimed.component),
-            ] {
-                if let Some(v) = value {
-                    span.record(field, &**v);
-                }
+        let span = {
+            let _parent = parent.map(opentelemetry::Context::attach);
+            // ERROR level: enabled under every filter short of `off` (see `Builder`).
+            tracing::error_span!(
+                target: CONTEXT_TARGET,
+                "request",
+                request.id = self.request_id.as_deref(),
+                user.id = self.user_id.as_deref(),
+                session.id = self.session_id.as_deref(),
+                component = component.as_deref(),
+            )
+        };
+        // The tracekit layer completes it: its location (not a field, which every subscriber
+        // would show) and its key-values (whose keys are known only at run time).
+        span.with_subscriber(|(id, dispatch)| {
+            if let Some(handle) = dispatch.downcast_ref::<Handle>() {
+                let fields = self
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (FieldName::Shared(k), v))
+                    .collect();
+                (handle.opened)(dispatch, id, location, fields);
             }
-        }
+        });
         span
     }
 
@@ -351,10 +347,9 @@ impl LogContext {
     /// # });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn enter(self) -> LogContextGuard {
-        let entered = self.open(true).entered();
-        OPENED.set(None);
-        LogContextGuard(entered)
+        LogContextGuard(self.open(Location::caller()).entered())
     }
 
     /// Runs `f` inside the context.
@@ -368,6 +363,7 @@ impl LogContext {
     /// # });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
         let _entered = self.enter();
         f()
@@ -386,19 +382,22 @@ impl LogContext {
     /// # });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[track_caller]
     pub fn instrument<F: Future>(self, future: F) -> Instrumented<F> {
         future.instrument(self.span())
     }
 }
 
-/// `base` with `ours` (request, user and session id, those that are set) in its baggage.
+/// `base` with `ours` (request, user and session id, those that are set) in its baggage, or
+/// `None` when they are there already as they would be written (a nested context that
+/// changes none: one pass over the inherited entries, without hashing).
 ///
-/// Copying baggage costs a validated, hashed, allocating insert per entry: it is skipped when
-/// the ids are already there as they would be written (a nested context that changes none:
-/// one pass over the inherited entries, without hashing), and the entries this context
-/// replaces are not copied. The values are shared with the records' ids, not copied.
-#[inline(always)]
-fn with_ids(base: &opentelemetry::Context, ours: [&Option<Arc<str>>; 3]) -> opentelemetry::Context {
+/// Copying baggage costs a validated, hashed, allocating insert per entry: the entries this
+/// context replaces are not copied, and the values are shared with the records' ids.
+fn with_ids(
+    base: &opentelemetry::Context,
+    ours: [&Option<Arc<str>>; 3],
+) -> Option<opentelemetry::Context> {
     const KEYS: [&str; 3] = [REQUEST_ID_KEY, USER_ID_KEY, SESSION_ID_KEY];
     // The id of ours an inherited key is, if it is one this context sets.
     let own = |key: &str| {
@@ -419,7 +418,7 @@ fn with_ids(base: &opentelemetry::Context, ours: [&Option<Arc<str>>; 3]) -> open
         }
     }
     if same == ours.iter().filter(|v| v.is_some()).count() {
-        return base.clone();
+        return None;
     }
     let mut baggage = Baggage::new();
     for (key, (value, metadata)) in inherited {
@@ -432,7 +431,7 @@ fn with_ids(base: &opentelemetry::Context, ours: [&Option<Arc<str>>; 3]) -> open
             baggage.insert(key, StringValue::from(Arc::clone(v)));
         }
     }
-    base.with_baggage(baggage)
+    Some(base.with_baggage(baggage))
 }
 
 /// Keeps a [`LogContext`] entered on this thread; leaving it closes the context's span.
@@ -457,81 +456,5 @@ impl LogContextGuard {
     /// ```
     pub fn span(&self) -> &Span {
         &self.0
-    }
-}
-
-/// A value of a [`LogContext`] key-value.
-///
-/// ```
-/// use tracekit::ContextValue;
-/// assert_eq!(ContextValue::from(3_u64), ContextValue::U64(3));
-/// assert_eq!(ContextValue::from("a"), ContextValue::Str("a".into()));
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ContextValue {
-    /// A string.
-    Str(Arc<str>),
-    /// A signed integer.
-    I64(i64),
-    /// An unsigned integer.
-    U64(u64),
-    /// A float.
-    F64(f64),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl ContextValue {
-    pub(crate) fn write(&self, w: &mut FieldWriter<'_>, key: &str) {
-        match self {
-            ContextValue::Str(s) => w.str(key, s),
-            ContextValue::I64(n) => w.i64(key, *n),
-            ContextValue::U64(n) => w.u64(key, *n),
-            ContextValue::F64(n) => w.f64(key, *n),
-            ContextValue::Bool(b) => w.bool(key, *b),
-        }
-    }
-
-    pub(crate) fn to_otel(&self) -> opentelemetry::Value {
-        match self {
-            ContextValue::Str(s) => opentelemetry::Value::from(Arc::clone(s)),
-            ContextValue::I64(n) => (*n).into(),
-            // OTel has no unsigned integers: large values become strings rather than wrap.
-            ContextValue::U64(n) => match i64::try_from(*n) {
-                Ok(i) => i.into(),
-                Err(_) => n.to_string().into(),
-            },
-            ContextValue::F64(n) => (*n).into(),
-            ContextValue::Bool(b) => (*b).into(),
-        }
-    }
-}
-
-macro_rules! context_value_from {
-    ($($t:ty => $variant:ident as $conv:ty),* $(,)?) => {$(
-        impl From<$t> for ContextValue {
-            fn from(v: $t) -> Self {
-                ContextValue::$variant(<$conv>::from(v))
-            }
-        }
-    )*};
-}
-
-context_value_from! {
-    &str => Str as Arc<str>,
-    String => Str as Arc<str>,
-    Arc<str> => Str as Arc<str>,
-    i64 => I64 as i64,
-    i32 => I64 as i64,
-    u64 => U64 as u64,
-    u32 => U64 as u64,
-    f64 => F64 as f64,
-    bool => Bool as bool,
-}
-
-impl From<usize> for ContextValue {
-    fn from(v: usize) -> Self {
-        ContextValue::U64(v as u64)
     }
 }

@@ -36,10 +36,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::exception::{type_name_len, write_source_chain};
 use crate::exporters::{
     current_thread_id, CodeContext, EncodedFields, Exception, FieldWriter, Fields, Level, Record,
 };
-use crate::layer::{type_name_len, with_current, write_source_chain, Scope, Shared, TracekitLayer};
+use crate::scope::Scope;
+use crate::sink::{with_current, Handle, Sink};
 
 /// How long a panic's record may wait to reach the file: the panic may end the process.
 const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -115,13 +117,13 @@ impl Call {
     pub fn capture_args(&mut self, write: &dyn Fn(&mut FieldWriter<'_>)) {
         // The writer's encoder only: no span lookup.
         self.args = tracing::dispatcher::get_default(|dispatch| {
-            let layer = dispatch.downcast_ref::<TracekitLayer>()?;
+            let handle = dispatch.downcast_ref::<Handle>()?;
             let mut args = ARGS_POOL
                 .try_with(|p| p.borrow_mut().pop())
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            args.write(layer.shared.writer.encoder(), write);
+            args.write(handle.sink.writer.encoder(), write);
             Some(args)
         });
     }
@@ -287,8 +289,8 @@ impl Call {
                     }),
                     false,
                 );
-                with_current(|shared, _| {
-                    let _ = shared.writer.flush_with_timeout(PANIC_FLUSH_TIMEOUT);
+                with_current(|sink, _| {
+                    let _ = sink.writer.flush_with_timeout(PANIC_FLUSH_TIMEOUT);
                 });
             }
         }
@@ -308,12 +310,12 @@ impl Call {
         timing: bool,
     ) {
         let site = self.site;
-        with_current(|shared, scope| {
+        with_current(|sink, scope| {
             let component = site
                 .component
-                .or_else(|| scope.and_then(|s| s.values.component.as_deref()))
-                .unwrap_or_else(|| shared.component_for_target(site.module));
-            let data = RecordData { scope, data };
+                .or_else(|| scope.and_then(|s| s.component.as_deref()))
+                .unwrap_or_else(|| sink.component_for_target(site.module));
+            let data = RecordData(data);
             let mut record = Record::new(level, component, message)
                 .timing(timing)
                 .logger(site.module)
@@ -323,12 +325,12 @@ impl Call {
                     file: Some(site.file),
                     line: Some(site.line),
                     thread: Some(current_thread_id()),
-                    process: Some(shared.pid),
+                    process: Some(sink.pid),
                 });
             if let Some(exception) = exception {
                 record = record.exception(exception);
             }
-            shared.write_direct(scope, record);
+            sink.write_direct(scope, record);
         });
     }
 }
@@ -369,20 +371,12 @@ fn write_args(w: &mut FieldWriter<'_>, args: Option<&EncodedFields>) {
     }
 }
 
-/// A record's `data`: the `LogContext` fields of the scope, then the decorator's.
-struct RecordData<'a> {
-    scope: Option<&'a Scope>,
-    data: &'a dyn Fn(&mut FieldWriter<'_>),
-}
+/// A decorator record's `data` (the scope's fields follow: see `Sink::write_direct`).
+struct RecordData<'a>(&'a dyn Fn(&mut FieldWriter<'_>));
 
 impl Fields for RecordData<'_> {
     fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        if let Some(extras) = self.scope.and_then(|s| s.values.extras.as_deref()) {
-            for (key, value) in extras {
-                value.write(w, key);
-            }
-        }
-        (self.data)(w);
+        (self.0)(w);
     }
 }
 
@@ -840,14 +834,14 @@ fn leave_frame(returned: bool) {
         // will write it.
         HAS_PENDING.with(|h| h.set(false));
         if let Some(p) = PENDING.with(|p| p.borrow_mut().take()) {
-            with_current(|shared, scope| write_swallowed(shared, scope, &p));
+            with_current(|sink, scope| write_swallowed(sink, scope, &p));
         }
     }
 }
 
-fn write_swallowed(shared: &Shared, scope: Option<&Scope>, p: &PendingPanic) {
+fn write_swallowed(sink: &Sink, scope: Option<&Scope>, p: &PendingPanic) {
     crate::panic::write_record(
-        shared,
+        sink,
         scope,
         &p.message,
         p.location.as_ref().map(|(f, l)| (f.as_str(), *l)),

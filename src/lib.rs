@@ -3,33 +3,53 @@
 //! Every record is one JSON line in a directory per component under `trace/logs/`, with
 //! `ERROR`/`CRITICAL` records copied to `trace/logs/errors/` and timing records to
 //! `trace/logs/performance/`. The files follow one record contract (see `trace/README.md`)
-//! that the bundled analysis tools, a stock OpenTelemetry Collector and your own scripts read.
+//! that the analysis tools, a stock OpenTelemetry Collector and your own scripts read.
 //!
-//! # Quick start
+//! # With your own subscriber
 //!
-//! One call sets everything up; then the standard `tracing` macros, [`LogContext`], component
+//! tracekit is a [`Layer`](tracing_subscriber::Layer) ([`TracekitLayer`]): add it to any
+//! subscriber built on tracing-subscriber's registry, beside a `fmt` layer, an `EnvFilter`
+//! or per-layer filters. The one layer brings the OpenTelemetry bridge: every span (a
+//! [`LogContext`] included) is an SDK span, and the standard span APIs work on it.
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use tracing_subscriber::util::SubscriberInitExt;
+//!
+//! let (tracekit, _guard) = tracekit::builder().service_name("recommender").layer()?;
+//! tracing_subscriber::registry()
+//!     .with(tracing_subscriber::EnvFilter::new("info"))
+//!     .with(tracing_subscriber::fmt::layer()) // the console, in development
+//!     .with(tracekit)
+//!     .init();
+//! # Ok::<(), tracekit::InitError>(())
+//! ```
+//!
+//! # In one call
+//!
+//! [`init`] does the same with an `EnvFilter` of `TRACEKIT_LOG` / `RUST_LOG` (default `info`)
+//! and nothing else; then the standard `tracing` macros, [`LogContext`], component
 //! [`Logger`]s and the `opentelemetry` API all write the same files:
 //!
 //! ```no_run
 //! use tracekit::LogContext;
 //!
-//! fn main() -> Result<(), tracekit::InitError> {
-//!     let _guard = tracekit::init()?; // flushes everything when dropped
+//! let _guard = tracekit::init(); // flushes everything when dropped
 //!
-//!     let logger = tracekit::get_logger(module_path!(), "serving");
-//!     LogContext::new().request_id("req-123").user_id("user-456").in_scope(|| {
-//!         logger.info("Request received", ());
-//!         tracing::info!(component = "candidate", num_candidates = 1500_u64, "Generated candidates");
-//!         tracekit::critical!("Model store unreachable");
-//!     });
-//!     Ok(())
-//! }
+//! let logger = tracekit::get_logger(module_path!(), "serving");
+//! LogContext::new().request_id("req-123").user_id("user-456").in_scope(|| {
+//!     logger.info("Request received", ());
+//!     tracing::info!(component = "candidate", num_candidates = 1500_u64, "Generated candidates");
+//!     tracekit::critical!("Model store unreachable");
+//! });
 //! ```
 //!
 //! | piece | what |
 //! | --- | --- |
-//! | [`init`], [`builder`], [`Guard`] | set-up from the environment, flush on drop |
+//! | [`builder`], [`Builder::layer`], [`TracekitLayer`], [`Guard`] | the layer for your subscriber, its settings, flush on drop |
+//! | [`init`], [`try_init`], [`Builder::build`] | the one-call set-ups |
 //! | [`LogContext`] | request, user and session ids in every line and child span, across `.await` |
+//! | [`SpanFields`] | which fields of enclosing spans go into event lines |
 //! | [`get_logger`], [`Logger`] | the seed's component loggers |
 //! | [`critical!`] | the `CRITICAL` level |
 //! | [`log_performance`], [`log_errors`], [`trace_execution`] | the seed's decorators as attributes: timing, errors and panics, full tracing of a fn ([`Panicked`], [`FromPanic`] for `reraise = false`) |
@@ -49,9 +69,10 @@
 //! the innermost span's `component` field, else the [target mapping](Builder::component_for_target),
 //! else `app`.
 //!
-//! Event fields go to `data` with their types (`u64` stays a number); an `&dyn Error` field
-//! becomes the record's `exception` (type, message and `source()` chain, plus a `backtrace`
-//! field's text when the event has one: `backtrace = %std::backtrace::Backtrace::capture()`).
+//! Event fields go to `data` with their types (`u64` stays a number), followed by the fields
+//! of the spans around the event ([`SpanFields`]); an `&dyn Error` field becomes the record's
+//! `exception` (type, message and `source()` chain, plus a `backtrace` field's text when the
+//! event has one: `backtrace = %std::backtrace::Backtrace::capture()`).
 //!
 //! The library never writes to stdout or stderr. The OpenTelemetry SDK's own diagnostics are
 //! compiled out: no crate in the build enables opentelemetry's `internal-logs` feature, so
@@ -76,35 +97,45 @@
 pub use tracekit_exporters as exporters;
 
 pub mod analyzer;
+mod builder;
 mod context;
-mod context_span;
+mod context_value;
 mod decorators;
-mod filter;
-mod init;
+mod event_fields;
+mod events;
+mod exception;
+mod guard;
+mod heads;
+mod keys;
 mod layer;
 mod level;
 mod logger;
-mod otel_spans;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod panic;
+mod processors;
 mod propagation;
+mod scope;
+mod sink;
+mod span_fields;
 
-pub use context::{
-    ContextValue, LogContext, LogContextGuard, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY,
-};
-pub use decorators::{FromPanic, Panicked};
-pub use init::{
-    builder, init, logger_provider, try_init, Builder, Guard, InitError, DEFAULT_FILTER,
+pub use builder::{
+    builder, init, logger_provider, try_init, Builder, InitError, DEFAULT_FILTER,
     DEFAULT_SHUTDOWN_TIMEOUT, ENV_FILTER, ENV_FILTER_FALLBACK,
 };
-pub use layer::{CRITICAL_FIELD, TIMING_FIELD};
+pub use context::{LogContext, LogContextGuard};
+pub use context_value::ContextValue;
+pub use decorators::{FromPanic, Panicked};
+pub use guard::Guard;
+pub use keys::{CRITICAL_FIELD, REQUEST_ID_KEY, SESSION_ID_KEY, TIMING_FIELD, USER_ID_KEY};
+pub use layer::TracekitLayer;
 pub use logger::{get_logger, Logger};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpError, OtlpSampler};
 pub use propagation::{
     current_context, extract, extract_from, extract_headers, inject, inject_context, inject_headers,
 };
+pub use span_fields::SpanFields;
 
 pub use tracekit_macros::{log_errors, log_performance, trace_execution};
 

@@ -5,10 +5,11 @@ use std::panic::Location;
 
 use serde::Serialize;
 
+use crate::exception::write_source_chain;
 use crate::exporters::{
     current_thread_id, CodeContext, Exception, FieldWriter, Fields, Level, Record,
 };
-use crate::layer::{with_current, write_source_chain};
+use crate::sink::with_current;
 use tracing_subscriber::filter::Targets;
 
 /// A logger with a name, a component and its own level.
@@ -176,8 +177,8 @@ impl Logger {
             return;
         }
         let location = Location::caller();
-        with_current(|shared, scope| {
-            if !self.enabled_by_directives(&shared.logger_levels, level) {
+        with_current(|sink, scope| {
+            if !self.enabled_by_directives(&sink.logger_levels, level) {
                 return;
             }
             let data = SerializedData(&data);
@@ -185,11 +186,11 @@ impl Logger {
                 .logger(&self.name)
                 .data(&data)
                 .context(CodeContext {
-                    function: scope.and_then(|s| s.values.function).or(Some(&self.name)),
+                    function: scope.and_then(|s| s.function).or(Some(&self.name)),
                     file: Some(location.file()),
                     line: Some(location.line()),
                     thread: Some(current_thread_id()),
-                    process: Some(shared.pid),
+                    process: Some(sink.pid),
                 });
             let (text, chain);
             if let Some(error) = error {
@@ -207,7 +208,7 @@ impl Logger {
                     traceback: Some(chain.as_str()).filter(|c| !c.is_empty()),
                 });
             }
-            shared.write_direct(scope, record);
+            sink.write_direct(scope, record);
         });
     }
 

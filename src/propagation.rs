@@ -46,11 +46,7 @@ pub fn current_context() -> opentelemetry::Context {
     if span.is_disabled() {
         return opentelemetry::Context::current();
     }
-    // The span's scope holds its context (a request context's span is tracekit's own, which
-    // tracing-opentelemetry does not know).
-    tracing::dispatcher::get_default(crate::layer::current_scope)
-        .and_then(|scope| scope.otel.clone())
-        .unwrap_or_else(|| span.context())
+    span.context()
 }
 
 /// Writes the current trace context and baggage into `carrier` (`traceparent`, `baggage`).

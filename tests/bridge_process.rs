@@ -102,13 +102,13 @@ fn child(mode: &str) {
     match mode {
         "silent" => child_silent(),
         "panic" => {
-            let _guard = tracekit::init().unwrap();
+            let _guard = tracekit::init();
             let _cx = tracekit::LogContext::new().request_id("req-panic").enter();
             panic!("boom {}", 42);
         }
         "otel-only" => child_otel_only(),
         "filter" => {
-            let _guard = tracekit::init().unwrap();
+            let _guard = tracekit::init();
             tracing::debug!("debug");
             tracing::info!("info");
             tracing::warn!("warn");
@@ -137,7 +137,7 @@ impl std::fmt::Display for Meddler {
 }
 
 fn child_reentrant() {
-    let _guard = tracekit::init().unwrap();
+    let _guard = tracekit::init();
     for round in 0..100_u64 {
         let span = tracing::info_span!("work", request_id = "req-old", round);
         let _in = span.enter();
@@ -174,11 +174,7 @@ fn child_silent() {
     use opentelemetry::trace::{Tracer, TracerProvider as _};
     // A scoped subscriber used before (tests, libraries) does not count as an init.
     tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {});
-    let guard = tracekit::init().unwrap();
-    assert!(matches!(
-        tracekit::init(),
-        Err(tracekit::InitError::AlreadyInitialized)
-    ));
+    let guard = tracekit::init();
     assert!(matches!(
         tracekit::try_init(),
         Err(tracekit::InitError::AlreadyInitialized)
@@ -209,7 +205,7 @@ fn child_otel_only() {
 
     use opentelemetry::KeyValue;
 
-    let guard = tracekit::init().unwrap();
+    let guard = tracekit::init();
     let tracer = opentelemetry::global::tracer("checkout");
     let logger = tracekit::logger_provider().unwrap().logger("checkout");
     tracer.in_span("place_order", |cx| {

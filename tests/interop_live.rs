@@ -308,7 +308,7 @@ fn env_child() {
         std::env::var_os(CHILD).is_some(),
         "run by the_standard_variables_configure_the_export only"
     );
-    let guard = tracekit::init().unwrap();
+    let guard = tracekit::init();
     for i in 0..40 {
         LogContext::new()
             .request_id(format!("req-env-{i}"))

@@ -16,14 +16,19 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::exception::{type_name_len, write_source_chain};
 use crate::exporters::{current_thread_id, normalize_component, Redactor, REDACTED};
-use crate::layer::{type_name_len, write_source_chain, ScopeExt, Shared};
+use crate::layer::fresh_scope;
+use crate::scope::Scope;
+use crate::sink::Sink;
 use crate::{CRITICAL_FIELD, TIMING_FIELD};
 
-/// Sends every event it sees to an OTLP logger.
+/// Sends every event it sees to an OTLP logger, when there is one. (Not an `Option` of a
+/// layer: tracing-subscriber takes a `None` layer directly on the registry for a maximum
+/// level of `OFF`, which would turn every event off.)
 pub(crate) struct OtlpLogLayer {
-    logger: SdkLogger,
-    shared: Arc<Shared>,
+    logger: Option<SdkLogger>,
+    sink: Arc<Sink>,
     redactor: Redactor,
 }
 
@@ -34,11 +39,11 @@ impl fmt::Debug for OtlpLogLayer {
 }
 
 impl OtlpLogLayer {
-    pub(crate) fn new(logger: SdkLogger, shared: Arc<Shared>) -> OtlpLogLayer {
-        let redactor = shared.writer.encoder().redactor().clone();
+    pub(crate) fn new(logger: Option<SdkLogger>, sink: Arc<Sink>) -> OtlpLogLayer {
+        let redactor = sink.writer.encoder().redactor().clone();
         OtlpLogLayer {
             logger,
-            shared,
+            sink,
             redactor,
         }
     }
@@ -49,9 +54,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let scope = ctx
-            .event_span(event)
-            .and_then(|s| s.extensions().get::<ScopeExt>().map(|e| Arc::clone(&e.0)));
+        let Some(logger) = &self.logger else {
+            return;
+        };
+        let scope = ctx.event_span(event).and_then(|span| fresh_scope(&span));
         let meta = event.metadata();
         let mut fields = Fields {
             redactor: &self.redactor,
@@ -70,7 +76,7 @@ where
             _ if fields.critical => (Severity::Fatal, "CRITICAL"),
             _ => (Severity::Error, "ERROR"),
         };
-        let mut record = self.logger.create_log_record();
+        let mut record = logger.create_log_record();
         let now = SystemTime::now();
         record.set_timestamp(now);
         record.set_observed_timestamp(now);
@@ -82,20 +88,16 @@ where
         let scope = scope.as_deref();
         if let Some(s) = scope {
             for (key, value) in [
-                ("request.id", &s.values.request_id),
-                ("user.id", &s.values.user_id),
-                ("session.id", &s.values.session_id),
+                ("request.id", &s.request_id),
+                ("user.id", &s.user_id),
+                ("session.id", &s.session_id),
             ] {
                 if let Some(v) = value {
                     attrs.push((Key::from_static_str(key), AnyValue::from(v.to_string())));
                 }
             }
-            if s.values.trace_id != TraceId::INVALID {
-                record.set_trace_context(
-                    s.values.trace_id,
-                    s.values.span_id,
-                    Some(TraceFlags::SAMPLED),
-                );
+            if s.trace_id != TraceId::INVALID {
+                record.set_trace_context(s.trace_id, s.span_id, Some(TraceFlags::SAMPLED));
             }
         }
         let component = fields
@@ -103,20 +105,20 @@ where
             .take()
             .or_else(|| {
                 scope
-                    .and_then(|s| s.values.component.as_deref())
+                    .and_then(|s| s.component.as_deref())
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| {
-                let c = self.shared.component_for_target(meta.target());
+                let c = self.sink.component_for_target(meta.target());
                 if c.is_empty() {
-                    self.shared.writer.encoder().default_component().to_owned()
+                    self.sink.writer.encoder().default_component().to_owned()
                 } else {
                     c.to_owned()
                 }
             });
         let component = normalize_component(&component).into_owned();
         attrs.push((Key::from_static_str("component"), AnyValue::from(component)));
-        if let Some(function) = scope.and_then(|s| s.values.function).or(meta.module_path()) {
+        if let Some(function) = scope.and_then(|s| s.function).or(meta.module_path()) {
             attrs.push((
                 Key::from_static_str("code.function.name"),
                 AnyValue::from(function),
@@ -148,8 +150,29 @@ where
                 ));
             }
         }
+        // The fields of the spans around the event that it does not set itself.
+        for (name, value) in scope.and_then(|s| s.fields.as_deref()).unwrap_or_default() {
+            if meta.fields().field(&**name).is_none() {
+                let value = if self.redactor.is_redacted(name) {
+                    AnyValue::from(REDACTED)
+                } else {
+                    span_field_value(value)
+                };
+                attrs.push((Key::from(name.to_string()), value));
+            }
+        }
         record.add_attributes(attrs);
-        self.logger.emit(record);
+        logger.emit(record);
+    }
+}
+
+/// A span field's value as an OTLP attribute value (as the span's attribute has it).
+fn span_field_value(value: &crate::ContextValue) -> AnyValue {
+    match value.to_otel() {
+        opentelemetry::Value::I64(n) => AnyValue::Int(n),
+        opentelemetry::Value::F64(n) => AnyValue::Double(n),
+        opentelemetry::Value::Bool(b) => AnyValue::Boolean(b),
+        other => AnyValue::from(other.to_string()),
     }
 }
 
@@ -243,7 +266,7 @@ impl Visit for Fields<'_> {
 pub(crate) fn emit_record(
     logger: &SdkLogger,
     encoder: &crate::exporters::RecordEncoder,
-    scope: Option<&crate::layer::Scope>,
+    scope: Option<&Scope>,
     r: &crate::exporters::Record<'_>,
 ) {
     use crate::exporters::Level;
@@ -283,21 +306,15 @@ pub(crate) fn emit_record(
     let ids = [
         (
             "request.id",
-            scope
-                .and_then(|s| s.values.request_id.as_deref())
-                .or(r.request_id),
+            scope.and_then(|s| s.request_id.as_deref()).or(r.request_id),
         ),
         (
             "user.id",
-            scope
-                .and_then(|s| s.values.user_id.as_deref())
-                .or(r.user_id),
+            scope.and_then(|s| s.user_id.as_deref()).or(r.user_id),
         ),
         (
             "session.id",
-            scope
-                .and_then(|s| s.values.session_id.as_deref())
-                .or(r.session_id),
+            scope.and_then(|s| s.session_id.as_deref()).or(r.session_id),
         ),
     ];
     for (key, value) in ids {
@@ -306,7 +323,7 @@ pub(crate) fn emit_record(
         }
     }
     let trace = scope
-        .map(|s| (s.values.trace_id, s.values.span_id))
+        .map(|s| (s.trace_id, s.span_id))
         .or(r.trace_id.zip(r.span_id));
     if let Some((trace_id, span_id)) = trace.filter(|(t, _)| *t != TraceId::INVALID) {
         record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));

@@ -11,9 +11,8 @@
 //! let _guard = tracekit::builder()
 //!     .service_name("recsys")
 //!     .otlp_endpoint("http://localhost:4318")
-//!     .init()?;
+//!     .init();
 //! tracing::info!(num_candidates = 1500_u64, "Generated candidates"); // the file and OTLP
-//! # Ok::<(), tracekit::InitError>(())
 //! ```
 //!
 //! | variable | effect |

@@ -1,27 +1,33 @@
-//! Set-up: [`init`], [`builder`], the [`Builder`] and the [`Guard`] that flushes on drop.
+//! Set-up: [`builder`], the [`Builder`], its [`layer`](Builder::layer) and the one-call
+//! conveniences [`init`], [`try_init`] and [`Builder::build`].
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    Sampler, SdkTracerProvider, ShouldSample, SimpleSpanProcessor, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
-use tracing::Dispatch;
+use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::context_span::SharedProcessor;
+use crate::events::EventLayer;
 use crate::exporters::{
-    normalize_component, BuildError, FileLogExporter, FileSpanExporter, LogWriter,
-    LogWriterBuilder, WriterGuard,
+    normalize_component, BuildError, FileLogExporter, FileSpanExporter, LogWriter, LogWriterBuilder,
 };
-use crate::layer::{Shared, TracekitLayer};
-use crate::otel_spans::Bridge;
+use crate::guard::Guard;
+use crate::layer::TracekitLayer;
+use crate::processors::{LastValueWins, ThreadStamp};
+use crate::sink::Sink;
+use crate::span_fields::SpanFields;
 
 /// Level directives in `EnvFilter` syntax (`info,myapp::ranking=debug`); wins over `RUST_LOG`.
 pub const ENV_FILTER: &str = "TRACEKIT_LOG";
@@ -32,47 +38,47 @@ pub const DEFAULT_FILTER: &str = "info";
 /// How long dropping the [`Guard`] waits for spans and records to reach the files.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The instrumentation scope of the spans the tracing bridge creates.
-const TRACER_NAME: &str = "tracekit";
+pub(crate) const TRACER_NAME: &str = "tracekit";
 
-/// Sets everything up with the defaults and the environment: see [`Builder`].
+/// Sets everything up with the defaults and the environment (see [`Builder`]) and installs
+/// it as the global subscriber; keep the returned [`Guard`] alive: dropping it flushes.
 ///
-/// A second call (or a call after another global `tracing` subscriber was installed) returns
-/// [`InitError::AlreadyInitialized`]; nothing panics.
+/// # Panics
+///
+/// When set-up fails (a global subscriber is already installed, the level directives do not
+/// parse, the log directory cannot be created): use [`try_init`] to handle the error.
 ///
 /// # Examples
 ///
 /// ```no_run
-/// fn main() -> Result<(), tracekit::InitError> {
-///     let _guard = tracekit::init()?; // keep it alive: dropping it flushes
-///     tracing::info!(num_candidates = 1500_u64, "Generated candidates");
-///     Ok(())
-/// }
+/// let _guard = tracekit::init(); // keep it alive: dropping it flushes
+/// tracing::info!(num_candidates = 1500_u64, "Generated candidates");
 /// ```
-pub fn init() -> Result<Guard, InitError> {
+pub fn init() -> Guard {
     builder().init()
 }
 
-/// The same as [`init`], under the name `tracing-subscriber` users look for: it never panics
-/// either way.
+/// The same as [`init`], returning the error instead of panicking.
 ///
 /// ```no_run
 /// let _guard = tracekit::try_init().expect("tracekit is set up once");
 /// assert!(matches!(tracekit::try_init(), Err(tracekit::InitError::AlreadyInitialized)));
 /// ```
 pub fn try_init() -> Result<Guard, InitError> {
-    builder().init()
+    builder().try_init()
 }
 
 static GLOBAL_LOGGER_PROVIDER: OnceLock<SdkLoggerProvider> = OnceLock::new();
 
-/// The logger provider installed by [`init`]: the OpenTelemetry logs API and log appenders
-/// (`opentelemetry-appender-log`, `-tracing`) write the same files through it. `None` before
-/// `init`. (opentelemetry 0.33 has no global logger provider; this is tracekit's.)
+/// The logger provider installed by [`init`] (or [`Builder::layer`]): the OpenTelemetry logs
+/// API and log appenders (`opentelemetry-appender-log`, `-tracing`) write the same files
+/// through it. `None` before. (opentelemetry 0.33 has no global logger provider; this is
+/// tracekit's.)
 ///
 /// ```no_run
 /// use opentelemetry::logs::{LogRecord, Logger, LoggerProvider, Severity};
 ///
-/// let _guard = tracekit::init()?;
+/// let _guard = tracekit::init();
 /// if let Some(provider) = tracekit::logger_provider() {
 ///     let logger = provider.logger("billing");
 ///     let mut record = logger.create_log_record();
@@ -80,7 +86,6 @@ static GLOBAL_LOGGER_PROVIDER: OnceLock<SdkLoggerProvider> = OnceLock::new();
 ///     record.set_body("invoice sent".into());
 ///     logger.emit(record);
 /// }
-/// # Ok::<(), tracekit::InitError>(())
 /// ```
 pub fn logger_provider() -> Option<SdkLoggerProvider> {
     GLOBAL_LOGGER_PROVIDER.get().cloned()
@@ -93,8 +98,7 @@ pub fn logger_provider() -> Option<SdkLoggerProvider> {
 ///     .root("/var/log/recsys/trace")
 ///     .filter("info,ranking=debug")
 ///     .service_name("recommendation-service")
-///     .init()?;
-/// # Ok::<(), tracekit::InitError>(())
+///     .init();
 /// ```
 pub fn builder() -> Builder {
     Builder::default()
@@ -125,7 +129,7 @@ pub enum InitError {
     Otlp(#[from] crate::otlp::OtlpError),
 }
 
-/// Configures the tracing + OpenTelemetry bridge.
+/// Configures tracekit: the files, the OpenTelemetry SDK behind the spans, the level filter.
 ///
 /// Each setting is resolved in one order: a value set here, else its environment variable,
 /// else the default.
@@ -136,18 +140,21 @@ pub enum InitError {
 /// | [`filter`](Self::filter) | `info` | `TRACEKIT_LOG`, else `RUST_LOG` |
 /// | [`default_component`](Self::default_component) | `app` | |
 /// | [`component_for_target`](Self::component_for_target) | none | |
+/// | [`span_fields`](Self::span_fields) | [`SpanFields::ALL`] | |
 /// | [`service_name`](Self::service_name) | `unknown_service` | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` |
+/// | [`sampler`](Self::sampler) | parent-based, always on | |
+/// | [`span_processor`](Self::span_processor) | none besides the files | |
+/// | [`otel_globals`](Self::otel_globals) | on | |
 /// | [`panic_hook`](Self::panic_hook) | on | |
 /// | [`shutdown_timeout`](Self::shutdown_timeout) | 5 s | |
 /// | [`log_writer`](Self::log_writer) | [`LogWriter::builder`] defaults | `TRACEKIT_*` (see there) |
 /// | `otlp_endpoint` (feature `otlp`) | none: no OTLP export | `OTEL_EXPORTER_OTLP_ENDPOINT` and the other `OTEL_*` variables (see `tracekit::otlp`) |
 ///
-/// The subscriber is a `tracing-subscriber` registry with the `EnvFilter`, the
-/// tracing-opentelemetry layer (an `SdkTracerProvider` whose simple processor feeds a
-/// [`FileSpanExporter`]; span events are not recorded, see below) and the tracekit event layer,
-/// all writing through one lossless [`LogWriter`]. Spans of
-/// [`LogContext`](crate::LogContext) (target `tracekit::context`) are always enabled, whatever
-/// the directives say, so that request context never disappears with a level change.
+/// [`layer`](Self::layer) gives a [`TracekitLayer`] to add to your own subscriber;
+/// [`init`](Self::init), [`try_init`](Self::try_init) and [`build`](Self::build) put it on a
+/// registry with an `EnvFilter` of the [`filter`](Self::filter) directives. Spans of
+/// [`LogContext`](crate::LogContext)s are opened at `ERROR` level, so that every filter
+/// short of `off` lets them through and request context never disappears with a level change.
 ///
 /// Log events are written as records when they happen and are not also kept as OTel span
 /// events, so a request that logs a million lines holds no memory for them; an `ERROR` event
@@ -177,6 +184,9 @@ pub struct Builder {
     default_component: Option<String>,
     targets: Vec<(String, String)>,
     service_name: Option<String>,
+    span_fields: SpanFields,
+    sampler: Option<Box<dyn ShouldSample>>,
+    otel_globals: bool,
     panic_hook: bool,
     shutdown_timeout: Duration,
     span_processors: Vec<Box<dyn SpanProcessor>>,
@@ -193,6 +203,9 @@ impl Default for Builder {
             default_component: None,
             targets: Vec::new(),
             service_name: None,
+            span_fields: SpanFields::ALL,
+            sampler: None,
+            otel_globals: true,
             panic_hook: true,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             span_processors: Vec::new(),
@@ -211,6 +224,9 @@ impl fmt::Debug for Builder {
             .field("default_component", &self.default_component)
             .field("targets", &self.targets)
             .field("service_name", &self.service_name)
+            .field("span_fields", &self.span_fields)
+            .field("sampler", &self.sampler)
+            .field("otel_globals", &self.otel_globals)
             .field("panic_hook", &self.panic_hook)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("span_processors", &self.span_processors.len())
@@ -298,7 +314,59 @@ impl Builder {
         self
     }
 
-    /// Whether [`init`](Self::init) installs the panic hook (default on).
+    /// Which fields of the spans around an event go into its line (default
+    /// [`SpanFields::ALL`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let (dispatch, guard) = tracekit::builder()
+    ///     .root(dir.path())
+    ///     .span_fields(tracekit::SpanFields::NONE)
+    ///     .build()?;
+    /// tracing::dispatcher::with_default(&dispatch, || {
+    ///     tracing::info_span!("checkout", order_id = 42_u64).in_scope(|| tracing::info!("paid"));
+    /// });
+    /// drop(guard);
+    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
+    /// assert!(!text.lines().next().unwrap().contains("order_id"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn span_fields(mut self, fields: SpanFields) -> Self {
+        self.span_fields = fields;
+        self
+    }
+
+    /// The sampler of the tracer provider behind every span, instead of the SDK's default
+    /// (parent-based, always on). A span it drops is not written (its events still are, with
+    /// its ids). The OTLP stream has a sampler of its own (feature `otlp`).
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::Sampler;
+    ///
+    /// let builder = tracekit::builder().sampler(Sampler::TraceIdRatioBased(0.5));
+    /// # drop(builder);
+    /// ```
+    pub fn sampler(mut self, sampler: impl ShouldSample + 'static) -> Self {
+        self.sampler = Some(Box::new(sampler));
+        self
+    }
+
+    /// Whether [`layer`](Self::layer) and [`init`](Self::init) install the OpenTelemetry
+    /// globals: the global tracer provider, tracekit's [logger provider](logger_provider) and
+    /// the W3C trace-context + baggage propagator (default on). Off, the providers are only
+    /// the [`Guard`]'s.
+    ///
+    /// ```
+    /// let builder = tracekit::builder().otel_globals(false); // another part of the program owns them
+    /// # drop(builder);
+    /// ```
+    pub fn otel_globals(mut self, install: bool) -> Self {
+        self.otel_globals = install;
+        self
+    }
+
+    /// Whether [`layer`](Self::layer) and [`init`](Self::init) install the panic hook, which
+    /// writes a `CRITICAL` record for every panic before the previous hook runs (default on).
     ///
     /// ```
     /// let builder = tracekit::builder().panic_hook(false); // keep the process's own hook alone
@@ -328,8 +396,9 @@ impl Builder {
         self
     }
 
-    /// Adds a span processor after the file exporter (an OTLP exporter, a test probe). It
-    /// receives every span the files get, request-context spans included.
+    /// Adds a span processor to the tracer provider, after the file exporter (an exporter of
+    /// your own, a test probe). It sees every span start and end, request contexts
+    /// included.
     pub fn span_processor<P: SpanProcessor + 'static>(mut self, processor: P) -> Self {
         self.span_processors.push(Box::new(processor));
         self
@@ -393,23 +462,117 @@ impl Builder {
             .unwrap_or_else(|| DEFAULT_FILTER.to_owned())
     }
 
-    /// Builds the subscriber and everything behind it without installing anything global:
-    /// use the [`Dispatch`] with `tracing::dispatcher::with_default` / `set_default` (tests,
-    /// several subscribers in one process). The panic hook and the global OTel providers
-    /// are not installed.
-    pub fn build(self) -> Result<(Dispatch, Guard), InitError> {
+    /// The level filter of [`build`](Self::build) and [`init`](Self::init).
+    fn env_filter(&self) -> Result<EnvFilter, InitError> {
         let directives = self.directives();
-        // Request-context spans are opened at ERROR level so that every filter short of
-        // `off` lets them through, without a directive of their own (which would raise the
-        // filter's maximum level and slow every disabled event down).
-        let filter =
-            EnvFilter::builder()
-                .parse(&directives)
-                .map_err(|source| InitError::Filter {
-                    directives: directives.clone(),
-                    source,
-                })?;
+        EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|source| InitError::Filter { directives, source })
+    }
 
+    /// Builds tracekit as a [`TracekitLayer`] for your own subscriber, and the [`Guard`]
+    /// that flushes it: the files, the OpenTelemetry bridge (every span an SDK span of the
+    /// guard's tracer provider) and the standard span APIs, from one `.with(layer)`.
+    ///
+    /// Like [`init`](Self::init), it installs the OpenTelemetry globals (tracer and logger
+    /// providers, propagator) unless [`otel_globals(false)`](Self::otel_globals), and the
+    /// panic hook unless [`panic_hook(false)`](Self::panic_hook). It adds no level filter:
+    /// your subscriber's filters decide (an `EnvFilter`, or `layer.with_filter(..)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// # let dir = tempfile::tempdir()?;
+    /// let (layer, guard) = tracekit::builder().root(dir.path()).otel_globals(false).layer()?;
+    /// let subscriber = tracing_subscriber::registry().with(layer);
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+    /// drop(guard);
+    /// assert!(dir.path().join("logs/app/app.log").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn layer<S>(self) -> Result<(TracekitLayer<S>, Guard), InitError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let (globals, panic_hook) = (self.otel_globals, self.panic_hook);
+        let (layer, guard) = self.assemble()?;
+        guard.install(globals, panic_hook);
+        Ok((layer, guard))
+    }
+
+    /// Builds a subscriber (a registry with the [`filter`](Self::filter) directives and the
+    /// tracekit layer) without installing anything global: use the [`Dispatch`] with
+    /// `tracing::dispatcher::with_default` / `set_default` (tests, several subscribers in one
+    /// process). Neither the panic hook nor the OpenTelemetry globals are installed.
+    pub fn build(self) -> Result<(Dispatch, Guard), InitError> {
+        let filter = self.env_filter()?;
+        let (layer, guard) = self.assemble()?;
+        let subscriber = Registry::default().with(filter).with(layer);
+        Ok((Dispatch::new(subscriber), guard))
+    }
+
+    /// Builds everything and installs it: the global `tracing` subscriber (a registry with
+    /// the [`filter`](Self::filter) directives and the tracekit layer), the OpenTelemetry
+    /// globals and the panic hook (unless turned off). Keep the returned [`Guard`] alive;
+    /// dropping it flushes.
+    ///
+    /// A second call returns [`InitError::AlreadyInitialized`] (and starts nothing).
+    ///
+    /// ```no_run
+    /// let _guard = tracekit::builder().service_name("recommender").try_init()?;
+    /// # Ok::<(), tracekit::InitError>(())
+    /// ```
+    pub fn try_init(self) -> Result<Guard, InitError> {
+        static INITIALIZED: AtomicBool = AtomicBool::new(false);
+        if INITIALIZED.swap(true, Ordering::AcqRel) {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let (globals, panic_hook) = (self.otel_globals, self.panic_hook);
+        let built = self.env_filter().and_then(|filter| {
+            let (layer, guard) = self.assemble()?;
+            Ok((Registry::default().with(filter).with(layer), guard))
+        });
+        let (subscriber, guard) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                INITIALIZED.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            // Another global subscriber (not ours) is installed: dropping `guard` stops what
+            // was started.
+            return Err(InitError::AlreadyInitialized);
+        }
+        guard.install(globals, panic_hook);
+        Ok(guard)
+    }
+
+    /// [`try_init`](Self::try_init), panicking on error, as `tracing-subscriber`'s `init`
+    /// does.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_init`](Self::try_init) returns an error.
+    ///
+    /// ```no_run
+    /// let _guard = tracekit::builder().service_name("recommender").init();
+    /// ```
+    pub fn init(self) -> Guard {
+        match self.try_init() {
+            Ok(guard) => guard,
+            Err(e) => panic!("tracekit set-up failed: {e}"),
+        }
+    }
+
+    /// The layer and everything behind it, nothing global installed.
+    fn assemble<S>(self) -> Result<(TracekitLayer<S>, Guard), InitError>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let directives = self.directives();
         let mut writer = self.writer;
         if let Some(root) = self.root {
             writer = writer.root(root);
@@ -426,27 +589,24 @@ impl Builder {
         let resource = resource.build();
         #[cfg(feature = "otlp")]
         let otlp = self.otlp.start(&resource, &writer)?;
+        // The SDK's default sampler unless one is given, set explicitly: the builder would
+        // otherwise read OTEL_TRACES_SAMPLER, which is for the OTLP stream only.
+        let sampler = self
+            .sampler
+            .unwrap_or_else(|| Box::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn))));
         let mut tracer_builder = SdkTracerProvider::builder()
-            // The SDK's default sampler, set explicitly: the builder would otherwise read
-            // OTEL_TRACES_SAMPLER, which is for the OTLP stream only. The files keep every span.
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .with_sampler(sampler)
             .with_resource(resource.clone())
-            .with_simple_exporter(FileSpanExporter::new(writer.clone()));
-        #[allow(unused_mut)]
-        let mut processors = self.span_processors;
+            .with_span_processor(ThreadStamp)
+            .with_span_processor(SimpleSpanProcessor::new(FileSpanExporter::new(
+                writer.clone(),
+            )));
         #[cfg(feature = "otlp")]
         if let Some(p) = otlp.as_ref().and_then(|o| o.span_processor()) {
-            processors.insert(0, Box::new(p));
+            tracer_builder = tracer_builder.with_span_processor(LastValueWins(Box::new(p)));
         }
-        let mut span_processors: Vec<Arc<dyn SpanProcessor>> = Vec::new();
-        for mut processor in processors {
-            // Shared with the event layer (for request-context spans), so the resource is set
-            // here, once, rather than by the provider.
-            processor.set_resource(&resource);
-            let processor: Arc<dyn SpanProcessor> = Arc::from(processor);
-            tracer_builder =
-                tracer_builder.with_span_processor(SharedProcessor(Arc::clone(&processor)));
-            span_processors.push(processor);
+        for processor in self.span_processors {
+            tracer_builder = tracer_builder.with_span_processor(LastValueWins(processor));
         }
         let tracer_provider = tracer_builder.build();
         #[allow(unused_mut)]
@@ -463,231 +623,68 @@ impl Builder {
 
         let mut targets = self.targets;
         targets.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
-        let shared = Arc::new(Shared {
+        let sink = Arc::new(Sink {
             writer: writer.clone(),
             targets,
             logger_levels: static_directives(&directives),
             pid: std::process::id(),
-            serial: crate::layer::next_serial(),
-            span_processors,
+            serial: crate::scope::next_serial(),
             #[cfg(feature = "otlp")]
-            otlp_records: std::sync::OnceLock::new(),
+            otlp_records: OnceLock::new(),
         });
         let otel = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer(TRACER_NAME))
-            // The event layer sets the location (not for LogContext spans) and the OS thread id.
+            // The event layer sets the location (a request context's is its caller's) and
+            // `ThreadStamp` the OS thread id.
             .with_location(false)
             .with_threads(false)
             .with_target(false);
+        let events = EventLayer::new(Arc::clone(&sink), self.span_fields);
         // tracing events reach OTLP through their own provider: the main one's processors
         // include the file exporter, which the event layer already wrote to.
         #[cfg(feature = "otlp")]
-        let (otlp_layer, otlp_events) = match otlp_log_processor {
-            Some(p) => {
-                use opentelemetry::logs::LoggerProvider as _;
-                let provider = SdkLoggerProvider::builder().with_log_processor(p).build();
-                let layer = crate::otlp::OtlpLogLayer::new(
-                    provider.logger(TRACER_NAME),
-                    Arc::clone(&shared),
-                );
-                let _ = shared.otlp_records.set(provider.logger(TRACER_NAME));
-                (Some(layer), Some(provider))
-            }
-            None => (None, None),
-        };
-        #[cfg(not(feature = "otlp"))]
-        let otlp_layer: Option<tracing_subscriber::layer::Identity> = None;
-        let subscriber = Registry::default()
-            .with(crate::filter::Levels::new(filter, &directives))
-            .with(Bridge {
-                otel,
-                tracekit: TracekitLayer::new(Arc::clone(&shared)),
-            })
-            .with(otlp_layer);
+        let otlp_events = otlp_log_processor.map(|p| {
+            use opentelemetry::logs::LoggerProvider as _;
+            let provider = SdkLoggerProvider::builder().with_log_processor(p).build();
+            let _ = sink.otlp_records.set(provider.logger(TRACER_NAME));
+            provider
+        });
+        #[cfg(feature = "otlp")]
+        let otlp_layer =
+            crate::otlp::OtlpLogLayer::new(sink.otlp_records.get().cloned(), Arc::clone(&sink));
+        let layer = TracekitLayer::new(
+            otel,
+            events,
+            #[cfg(feature = "otlp")]
+            otlp_layer,
+        );
         let guard = Guard {
             writer,
             writer_guard: Some(writer_guard),
             tracer_provider,
             logger_provider,
             timeout: self.shutdown_timeout,
-            shared,
+            sink,
             #[cfg(feature = "otlp")]
             otlp,
             #[cfg(feature = "otlp")]
             otlp_events,
         };
-        Ok((Dispatch::new(subscriber), guard))
-    }
-
-    /// Builds and installs everything: the global `tracing` subscriber, the global OTel tracer
-    /// provider, tracekit's global [logger provider](logger_provider), the W3C trace-context +
-    /// baggage propagator and the panic hook. Keep the
-    /// returned [`Guard`] alive; dropping it flushes.
-    ///
-    /// A second call returns [`InitError::AlreadyInitialized`] (and starts nothing).
-    pub fn init(self) -> Result<Guard, InitError> {
-        static INITIALIZED: AtomicBool = AtomicBool::new(false);
-        if INITIALIZED.swap(true, Ordering::AcqRel) {
-            return Err(InitError::AlreadyInitialized);
-        }
-        let panic_hook = self.panic_hook;
-        let (dispatch, guard) = match self.build() {
-            Ok(built) => built,
-            Err(e) => {
-                INITIALIZED.store(false, Ordering::Release);
-                return Err(e);
-            }
-        };
-        if tracing::dispatcher::set_global_default(dispatch).is_err() {
-            // Another global subscriber (not ours) is installed: dropping `guard` stops what
-            // was started.
-            return Err(InitError::AlreadyInitialized);
-        }
-        opentelemetry::global::set_tracer_provider(guard.tracer_provider.clone());
-        let _ = GLOBAL_LOGGER_PROVIDER.set(guard.logger_provider.clone());
-        opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
-        if panic_hook {
-            crate::panic::install(Arc::clone(&guard.shared));
-        }
-        Ok(guard)
-    }
-
-    /// The same as [`init`](Self::init) (which never panics either).
-    ///
-    /// ```no_run
-    /// let _guard = tracekit::builder().service_name("recommender").try_init()?;
-    /// # Ok::<(), tracekit::InitError>(())
-    /// ```
-    pub fn try_init(self) -> Result<Guard, InitError> {
-        self.init()
-    }
-}
-
-/// Keeps the bridge running; dropping it flushes every span and record to the files, waiting
-/// at most the [shutdown timeout](Builder::shutdown_timeout).
-///
-/// Spans still open when it drops are not written. Records written after it dropped are
-/// discarded.
-#[must_use = "dropping the guard shuts the log writer down: keep it alive for the program's life"]
-pub struct Guard {
-    writer: LogWriter,
-    writer_guard: Option<WriterGuard>,
-    tracer_provider: SdkTracerProvider,
-    logger_provider: SdkLoggerProvider,
-    timeout: Duration,
-    shared: Arc<Shared>,
-    #[cfg(feature = "otlp")]
-    otlp: Option<crate::otlp::OtlpRuntime>,
-    #[cfg(feature = "otlp")]
-    otlp_events: Option<SdkLoggerProvider>,
-}
-
-impl fmt::Debug for Guard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guard")
-            .field("writer", &self.writer)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+        Ok((layer, guard))
     }
 }
 
 impl Guard {
-    /// The log writer (its [`status`](LogWriter::status) counts what was written).
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
-    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
-    /// assert_eq!(guard.writer().root(), dir.path());
-    /// guard.shutdown()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn writer(&self) -> &LogWriter {
-        &self.writer
-    }
-
-    /// The tracer provider behind the tracing bridge (also the global one after
-    /// [`init`](Builder::init)).
-    ///
-    /// ```
-    /// use opentelemetry::trace::{Tracer, TracerProvider};
-    ///
-    /// # let dir = tempfile::tempdir()?;
-    /// let (_dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
-    /// guard.tracer_provider().tracer("ranking").in_span("score", |_cx| {});
-    /// drop(guard);
-    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
-    /// assert!(text.contains(r#""span":{"name":"score""#));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn tracer_provider(&self) -> &SdkTracerProvider {
-        &self.tracer_provider
-    }
-
-    /// The logger provider whose records land in the same files: hand it to an OpenTelemetry
-    /// log appender or call the logs API on it (after [`init`](Builder::init) it is also
-    /// [`tracekit::logger_provider()`](logger_provider)).
-    ///
-    /// ```
-    /// use opentelemetry::logs::{LogRecord, Logger, LoggerProvider, Severity};
-    ///
-    /// # let dir = tempfile::tempdir()?;
-    /// let (_dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
-    /// let logger = guard.logger_provider().logger("billing");
-    /// let mut record = logger.create_log_record();
-    /// record.set_severity_number(Severity::Warn);
-    /// record.set_body("card declined".into());
-    /// logger.emit(record);
-    /// drop(guard);
-    /// let text = std::fs::read_to_string(dir.path().join("logs/app/app.log"))?;
-    /// assert!(text.contains("\"level\":\"WARNING\""));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn logger_provider(&self) -> &SdkLoggerProvider {
-        &self.logger_provider
-    }
-
-    /// Flushes and stops everything now, within the shutdown timeout; `Drop` does the same.
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir()?;
-    /// let (dispatch, guard) = tracekit::builder().root(dir.path()).build()?;
-    /// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
-    /// guard.shutdown()?; // errors (a full disk, a timeout) are returned instead of dropped
-    /// assert!(dir.path().join("logs/app/app.log").exists());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn shutdown(mut self) -> Result<(), crate::exporters::WriteError> {
-        self.stop()
-    }
-
-    fn stop(&mut self) -> Result<(), crate::exporters::WriteError> {
-        let Some(writer_guard) = self.writer_guard.take() else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + self.timeout;
-        // The OTLP export gets half the time at most: a collector that does not answer must
-        // not keep the files from being flushed. Its processors' own shutdown then returns
-        // at once.
-        #[cfg(feature = "otlp")]
-        if let Some(otlp) = &self.otlp {
-            otlp.shutdown(self.timeout / 2);
+    /// Installs the OpenTelemetry globals and the panic hook, as asked.
+    fn install(&self, globals: bool, panic_hook: bool) {
+        if globals {
+            opentelemetry::global::set_tracer_provider(self.tracer_provider.clone());
+            let _ = GLOBAL_LOGGER_PROVIDER.set(self.logger_provider.clone());
+            opentelemetry::global::set_text_map_propagator(crate::propagation::propagator());
         }
-        #[cfg(feature = "otlp")]
-        if let Some(events) = &self.otlp_events {
-            let _ = events.shutdown_with_timeout(remaining(deadline));
+        if panic_hook {
+            crate::panic::install(Arc::clone(&self.sink));
         }
-        // Ended spans and emitted log records are already queued (simple processors export
-        // synchronously); the providers' shutdown stops further exports and flushes.
-        let _ = self
-            .tracer_provider
-            .shutdown_with_timeout(remaining(deadline));
-        let _ = self
-            .logger_provider
-            .shutdown_with_timeout(remaining(deadline));
-        let result = self.writer.shutdown_with_timeout(remaining(deadline));
-        drop(writer_guard);
-        result
     }
 }
 
@@ -701,16 +698,6 @@ fn static_directives(directives: &str) -> Targets {
         .filter(|d| !d.is_empty() && d.parse::<Targets>().is_ok())
         .collect();
     statics.join(",").parse().unwrap_or_default()
-}
-
-fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.stop();
-    }
 }
 
 #[cfg(test)]

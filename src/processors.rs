@@ -1,0 +1,99 @@
+//! The span processors tracekit adds to its tracer provider around the exporters.
+
+use std::time::Duration;
+
+use opentelemetry::trace::Span as _;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+
+use crate::exporters::current_thread_id;
+
+/// Stamps every span with the OS thread that started it (`thread.id`, the number the records'
+/// `context.thread` holds), whichever API started it: `tracing` spans and the OpenTelemetry
+/// API's alike. Registered first, so the processors after it see the attribute.
+#[derive(Debug)]
+pub(crate) struct ThreadStamp;
+
+impl SpanProcessor for ThreadStamp {
+    fn on_start(&self, span: &mut Span, _cx: &opentelemetry::Context) {
+        let thread = i64::try_from(current_thread_id()).unwrap_or(i64::MAX);
+        span.set_attribute(KeyValue::new("thread.id", thread));
+    }
+
+    fn on_end(&self, _span: SpanData) {}
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+/// Hands the processor each ended span with one value per attribute key, the last one set: the SDK
+/// keeps every `set_attribute` call, and tracekit sets some attributes again with their
+/// proper type after tracing-opentelemetry set them (an unsigned field is set as its `Debug`
+/// text there). The specification says a later value for a key replaces the earlier one.
+#[derive(Debug)]
+pub(crate) struct LastValueWins(pub Box<dyn SpanProcessor>);
+
+impl SpanProcessor for LastValueWins {
+    fn on_start(&self, span: &mut Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        keep_last_values(&mut span.attributes);
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+/// Drops every attribute whose key is set again later, keeping the order of the rest.
+pub(crate) fn keep_last_values(attributes: &mut Vec<KeyValue>) {
+    let mut i = 0;
+    while i < attributes.len() {
+        let key = &attributes[i].key;
+        if attributes[i + 1..].iter().any(|later| later.key == *key) {
+            attributes.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_value_of_a_key_wins() {
+        let mut attributes = vec![
+            KeyValue::new("order_id", "42"),
+            KeyValue::new("component", "ranking"),
+            KeyValue::new("order_id", 42_i64),
+        ];
+        keep_last_values(&mut attributes);
+        assert_eq!(
+            attributes,
+            [
+                KeyValue::new("component", "ranking"),
+                KeyValue::new("order_id", 42_i64)
+            ]
+        );
+    }
+}
