@@ -9,9 +9,8 @@
 //! writes the line around them: its repeated parts come from a per-thread cache of record
 //! heads (see `heads`), so only the timestamp, level, message and data are encoded per event.
 //!
-//! The OpenTelemetry layer runs before this one (see `layer`): by `on_new_span` it holds the
-//! span's SDK span, which this layer starts to learn its ids and completes with what
-//! tracekit adds (the code location, inherited ids and component, unsigned fields as numbers).
+//! The OpenTelemetry layer runs before this one (see `layer`); once it has started a span's SDK
+//! span, this layer completes it with what tracekit adds (see `sdk_span`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -27,11 +26,10 @@ use tracing_subscriber::Layer;
 use crate::event_fields::{Callsites, EventVisitor, KeyFields, BACKTRACE};
 use crate::exporters::{current_thread_id, CodeContext, EncodedFields, Exception, Level, Record};
 use crate::heads::{HeadKey, Heads};
-use crate::keys::{COMPONENT, CONTEXT_TARGET, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
+use crate::keys::CONTEXT_TARGET;
 use crate::layer::{fresh_scope, nearest_scope, replace_scope};
-use crate::scope::{
-    OwnVisitor, Scope, ScopeExt, NAMED_COMPONENT, NAMED_REQUEST_ID, NAMED_SESSION_ID, NAMED_USER_ID,
-};
+use crate::scope::{OwnVisitor, Scope, ScopeExt};
+use crate::sdk_span::complete;
 use crate::sink::Sink;
 use crate::span_fields::SpanFields;
 
@@ -65,84 +63,24 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let meta = attrs.metadata();
-        let request_context = meta.target() == CONTEXT_TARGET;
         let mut own = OwnVisitor::new(&self.span_fields);
         attrs.record(&mut own);
         let parent = nearest_scope(span.parent());
-        let name = (!request_context).then(|| meta.name());
-        let OwnVisitor {
-            own: values,
-            error,
-            named,
-            unsigned,
-            ..
-        } = own;
-        let mut scope = Scope::resolve(values, name, parent.as_ref());
-        // The OpenTelemetry layer ran first and holds the span; starting it here fixes its ids
-        // once. `get_otel_context` locks the span's extensions, so no extension guard is held.
-        let cx = self
-            .dispatch
-            .get()
-            .and_then(WeakDispatch::upgrade)
-            .and_then(|dispatch| tracing_opentelemetry::get_otel_context(id, &dispatch));
-        if let Some(cx) = cx {
-            let otel_span = cx.span();
-            let sc = otel_span.span_context();
-            scope.trace_id = sc.trace_id();
-            scope.span_id = sc.span_id();
-            let mut added = Vec::with_capacity(8);
-            if request_context {
-                // Its location is its caller's (see `LogContext`); its function is the one
-                // it was opened in.
-                if let Some(function) = scope.function {
-                    added.push(KeyValue::new("code.function.name", function));
-                }
-            } else {
-                added.push(KeyValue::new("code.function.name", meta.name()));
-                if let Some(file) = meta.file() {
-                    added.push(KeyValue::new("code.file.path", file));
-                }
-                if let Some(line) = meta.line() {
-                    added.push(KeyValue::new("code.line.number", i64::from(line)));
-                }
-                if let Some(module) = meta.module_path() {
-                    added.push(KeyValue::new("code.module.name", module));
-                }
-            }
-            // The inherited context (and ids given under the records' names), so that the
-            // span's record carries it too.
-            for (key, bit, value) in [
-                (REQUEST_ID_KEY, NAMED_REQUEST_ID, &scope.request_id),
-                (USER_ID_KEY, NAMED_USER_ID, &scope.user_id),
-                (SESSION_ID_KEY, NAMED_SESSION_ID, &scope.session_id),
-            ] {
-                if let (0, Some(v)) = (named & bit, value) {
-                    added.push(KeyValue::new(key, Arc::clone(v)));
-                }
-            }
-            if named & NAMED_COMPONENT == 0 {
-                let component = match &scope.component {
-                    Some(c) => Some(Arc::clone(c)),
-                    None => Some(self.sink.component_for_target(meta.target()))
-                        .filter(|c| !c.is_empty())
-                        .map(Arc::from),
-                };
-                if let Some(c) = component {
-                    added.push(KeyValue::new(COMPONENT, c));
-                }
-            }
-            // The OpenTelemetry layer sets these as their `Debug` text; a later value of a key
-            // wins, in the files as in the specification.
-            for (key, value) in unsigned {
-                added.push(KeyValue::new(key, value.to_otel()));
-            }
-            otel_span.set_attributes(added);
-            if let Some(message) = error {
-                otel_span.set_status(Status::error(message));
-            }
-            scope.otel = Some(cx.clone());
-        }
+        // A request context is not a function: the lines inside keep the enclosing one's.
+        let name = (meta.target() != CONTEXT_TARGET).then(|| meta.name());
+        let scope = Scope::resolve(own.own, name, parent.as_ref());
         span.extensions_mut().insert(ScopeExt(Arc::new(scope)));
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        // The OpenTelemetry layer, before this one, has started the span's SDK span.
+        if let (Some(span), Some(dispatch)) = (ctx.span(id), self.dispatch()) {
+            if let Some(scope) = fresh_scope(&span) {
+                if scope.sdk.get().is_none() {
+                    complete(&span, &scope, &dispatch, &self.sink);
+                }
+            }
+        }
     }
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
@@ -152,18 +90,21 @@ where
         let Some(old) = fresh_scope(&span) else {
             return;
         };
-        if !own.unsigned.is_empty() {
-            if let Some(cx) = &old.otel {
-                let typed = own.unsigned.drain(..);
-                cx.span()
-                    .set_attributes(typed.map(|(k, v)| KeyValue::new(k, v.to_otel())));
-            }
-        }
-        if let Some(message) = own.error.take() {
-            old.set_error(&message);
-        }
         if own.own.is_empty() {
             return;
+        }
+        if let Some(sdk) = old.sdk.get() {
+            // Completed already: what it adds goes to the SDK span now.
+            let otel_span = sdk.cx.span();
+            otel_span.set_attributes(
+                own.own
+                    .unsigned
+                    .iter()
+                    .map(|(key, value)| KeyValue::new(*key, value.to_otel())),
+            );
+            if let Some(message) = &own.own.error {
+                otel_span.set_status(Status::error(message.clone()));
+            }
         }
         // The recorded fields over the span's own values, resolved as when it opened.
         let parent = nearest_scope(span.parent());
@@ -172,12 +113,28 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let scope = ctx.event_span(event).and_then(|span| fresh_scope(&span));
+        let scope = ctx.event_span(event).and_then(|span| {
+            let scope = fresh_scope(&span)?;
+            if scope.sdk.get().is_none() {
+                // An event for a span not entered yet: its record needs the span's ids.
+                if let Some(dispatch) = self.dispatch() {
+                    complete(&span, &scope, &dispatch, &self.sink);
+                }
+            }
+            Some(scope)
+        });
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.write_event(event, scope.as_deref(), &mut scratch),
             // Re-entered from a field's Display impl that logs: use a fresh buffer.
             Err(_) => self.write_event(event, scope.as_deref(), &mut Scratch::default()),
         });
+    }
+}
+
+impl EventLayer {
+    /// The dispatcher this layer is part of.
+    fn dispatch(&self) -> Option<Dispatch> {
+        self.dispatch.get().and_then(WeakDispatch::upgrade)
     }
 }
 

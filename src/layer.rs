@@ -14,11 +14,12 @@
 use std::any::TypeId;
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Tracer as SdkTracer;
+use tracing::dispatcher::WeakDispatch;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
@@ -30,6 +31,7 @@ use tracing_subscriber::Layer;
 
 use crate::events::EventLayer;
 use crate::scope::{OwnValues, Scope, ScopeExt, SpanField};
+use crate::sdk_span::complete;
 use crate::sink::Handle;
 
 /// The OpenTelemetry layer, restricted to spans.
@@ -74,6 +76,7 @@ type Inner<S> = Layered<EventLayer, Bridge<S>, S>;
 pub struct TracekitLayer<S> {
     inner: Inner<S>,
     handle: Handle,
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 impl<S> fmt::Debug for TracekitLayer<S> {
@@ -102,7 +105,16 @@ where
         let inner = bridge.and_then(events);
         #[cfg(feature = "otlp")]
         let inner = inner.and_then(otlp);
-        TracekitLayer { inner, handle }
+        TracekitLayer {
+            inner,
+            handle,
+            dispatch: OnceLock::new(),
+        }
+    }
+
+    /// The dispatcher this layer is part of.
+    fn dispatch(&self) -> Option<Dispatch> {
+        self.dispatch.get().and_then(WeakDispatch::upgrade)
     }
 }
 
@@ -111,6 +123,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
         self.inner.on_register_dispatch(subscriber);
     }
 
@@ -159,6 +172,15 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // A span never entered, whose SDK span the OpenTelemetry layer starts and ends now:
+        // completed first, or it would be exported without what tracekit adds.
+        if let (Some(span), Some(dispatch)) = (ctx.span(&id), self.dispatch()) {
+            if let Some(scope) = fresh_scope(&span) {
+                if scope.sdk.get().is_none() {
+                    complete(&span, &scope, &dispatch, &self.handle.sink);
+                }
+            }
+        }
         self.inner.on_close(id, ctx);
     }
 
@@ -257,8 +279,18 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let subscriber = dispatch.downcast_ref::<S>()?;
+    let handle = dispatch.downcast_ref::<Handle>()?;
     let current = dispatch.current_span();
-    nearest_scope(subscriber.span(current.id()?))
+    let mut span = subscriber.span(current.id()?);
+    while let Some(s) = span {
+        if let Some(scope) = fresh_scope(&s) {
+            // The records written in it need its ids.
+            complete(&s, &scope, dispatch, &handle.sink);
+            return Some(scope);
+        }
+        span = s.parent();
+    }
+    None
 }
 
 /// [`Handle::opened`] for subscribers of type `S`.
@@ -276,23 +308,20 @@ fn context_opened<S>(
     let Some(old) = fresh_scope(&span) else {
         return;
     };
-    if let Some(cx) = &old.otel {
+    if let Some(sdk) = old.sdk.get() {
+        // Completed already (another layer asked for its context): set them now.
         let mut attributes = Vec::with_capacity(fields.len() + 2);
         attributes.push(KeyValue::new("code.file.path", location.file()));
-        attributes.push(KeyValue::new(
-            "code.line.number",
-            i64::from(location.line()),
-        ));
+        attributes.push(KeyValue::new("code.line.number", i64::from(location.line())));
         for (name, value) in &fields {
             attributes.push(KeyValue::new(name.to_string(), value.to_otel()));
         }
-        cx.span().set_attributes(attributes);
+        sdk.cx.span().set_attributes(attributes);
     }
-    if fields.is_empty() {
-        return;
-    }
+    // Recorded like fields: its SDK span gets them when completed (see `sdk_span`).
     let more = OwnValues {
         fields,
+        location: Some(location),
         ..OwnValues::default()
     };
     let parent = nearest_scope(span.parent());

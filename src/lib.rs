@@ -116,6 +116,7 @@ mod panic;
 mod processors;
 mod propagation;
 mod scope;
+mod sdk_span;
 mod sink;
 mod span_fields;
 

@@ -13,6 +13,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use tracing::field::{Field, Visit};
 use crate::context_value::ContextValue;
 use crate::exporters::{normalize_component, FieldWriter, Fields, Record};
 use crate::keys::{COMPONENT, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
+use crate::sdk_span::SdkSpan;
 use crate::span_fields::SpanFields;
 
 /// The name of a span field or a [`LogContext`](crate::LogContext) key.
@@ -57,6 +59,17 @@ pub(crate) struct OwnValues {
     pub component: Option<Arc<str>>,
     /// The span's fields for event lines, in the order they were recorded.
     pub fields: Vec<SpanField>,
+    /// `NAMED_*` bits: the ids and component given under their OTel attribute key
+    /// (`request.id`, not `request_id`), which the OpenTelemetry layer set on the span as
+    /// they are.
+    pub named: u8,
+    /// Unsigned and 128-bit fields, which the OpenTelemetry layer sets as their `Debug` text:
+    /// set again as numbers.
+    pub unsigned: Vec<(&'static str, ContextValue)>,
+    /// A request context's location: its caller's.
+    pub location: Option<&'static Location<'static>>,
+    /// A recorded `&dyn Error` field: the span failed.
+    pub error: Option<String>,
 }
 
 /// The request context of one span: its own values over its parent's.
@@ -68,17 +81,15 @@ pub(crate) struct Scope {
     pub component: Option<Arc<str>>,
     /// The innermost instrumented span's name (request contexts are not functions).
     pub function: Option<&'static str>,
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
     /// The fields of this span and the spans around it (the innermost value of a name wins),
     /// for the `data` of every line written inside it.
     pub fields: Option<Arc<[SpanField]>>,
-    /// The span's OpenTelemetry context, to mark the span failed.
-    pub otel: Option<opentelemetry::Context>,
+    /// The span's SDK span, once tracekit completed it (see `sdk_span`).
+    pub sdk: Arc<SdkSpan>,
     /// Never reused: the key of the record heads cached for this scope.
     pub serial: u64,
     /// What this scope was resolved from, to resolve it again.
-    own: OwnValues,
+    pub own: OwnValues,
     /// The span's name when it counts as a function.
     name: Option<&'static str>,
     /// The parent's scope this one was resolved over.
@@ -105,10 +116,8 @@ impl Scope {
             session_id: pick(&own.session_id, |p| &p.session_id),
             component: pick(&own.component, |p| &p.component),
             function: name.or_else(|| parent.and_then(|p| p.function)),
-            trace_id: parent.map_or(TraceId::INVALID, |p| p.trace_id),
-            span_id: parent.map_or(SpanId::INVALID, |p| p.span_id),
             fields: merge_fields(parent.and_then(|p| p.fields.as_ref()), &own.fields),
-            otel: None,
+            sdk: Arc::default(),
             serial: next_serial(),
             own,
             name,
@@ -123,9 +132,7 @@ impl Scope {
         let mut own = self.own.clone();
         own.merge(more);
         let mut next = Scope::resolve(own, self.name, parent);
-        next.trace_id = self.trace_id;
-        next.span_id = self.span_id;
-        next.otel = self.otel.clone();
+        next.sdk = Arc::clone(&self.sdk);
         next
     }
 
@@ -156,9 +163,17 @@ impl Scope {
 
     /// Marks the scope's span as failed.
     pub(crate) fn set_error(&self, message: &str) {
-        if let Some(cx) = &self.otel {
-            cx.span().set_status(Status::error(message.to_owned()));
+        if let Some(sdk) = self.sdk.get() {
+            sdk.cx.span().set_status(Status::error(message.to_owned()));
         }
+    }
+
+    /// The trace and span ids of the scope's span, once its SDK span was completed.
+    pub(crate) fn trace_ids(&self) -> Option<(TraceId, SpanId)> {
+        self.sdk
+            .get()
+            .map(|sdk| (sdk.trace_id, sdk.span_id))
+            .filter(|(trace, _)| *trace != TraceId::INVALID)
     }
 
     /// `record` with this scope's request, user and session ids and trace and span ids.
@@ -166,10 +181,10 @@ impl Scope {
         record.request_id = self.request_id.as_deref();
         record.user_id = self.user_id.as_deref();
         record.session_id = self.session_id.as_deref();
-        if self.trace_id != TraceId::INVALID {
-            record = record.trace(self.trace_id, self.span_id);
+        match self.trace_ids() {
+            Some((trace, span)) => record.trace(trace, span),
+            None => record,
         }
-        record
     }
 
     /// The scope's fields, for the `data` of a line (after its own).
@@ -220,6 +235,17 @@ impl OwnValues {
                 None => self.fields.push((name, value)),
             }
         }
+        self.named |= later.named;
+        for (name, value) in later.unsigned {
+            match self.unsigned.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => self.unsigned.push((name, value)),
+            }
+        }
+        self.location = later.location.or(self.location);
+        if later.error.is_some() {
+            self.error = later.error;
+        }
     }
 
     /// True when there is nothing to record.
@@ -229,6 +255,9 @@ impl OwnValues {
             && self.session_id.is_none()
             && self.component.is_none()
             && self.fields.is_empty()
+            && self.unsigned.is_empty()
+            && self.location.is_none()
+            && self.error.is_none()
     }
 }
 
@@ -243,16 +272,7 @@ pub(crate) fn next_serial() -> u64 {
 pub(crate) struct OwnVisitor<'a> {
     pub own: OwnValues,
     /// Which fields go into event lines.
-    pub setting: &'a SpanFields,
-    /// A recorded `&dyn Error` field: the span failed.
-    pub error: Option<String>,
-    /// `NAMED_*` bits: the ids and component recorded under their OTel attribute key
-    /// (`request.id`, not `request_id`), which the OpenTelemetry layer already set on the
-    /// span as they are.
-    pub named: u8,
-    /// Unsigned fields, which the OpenTelemetry layer sets as their `Debug` text: set again
-    /// as numbers.
-    pub unsigned: Vec<(&'static str, ContextValue)>,
+    setting: &'a SpanFields,
 }
 
 pub(crate) const NAMED_REQUEST_ID: u8 = 1;
@@ -265,15 +285,12 @@ impl<'a> OwnVisitor<'a> {
         OwnVisitor {
             own: OwnValues::default(),
             setting,
-            error: None,
-            named: 0,
-            unsigned: Vec::new(),
         }
     }
 
     /// The id or component a field sets, if it is one of them.
     fn id_slot(&mut self, name: &str) -> Option<&mut Option<Arc<str>>> {
-        self.named |= match name {
+        self.own.named |= match name {
             REQUEST_ID_KEY => NAMED_REQUEST_ID,
             USER_ID_KEY => NAMED_USER_ID,
             SESSION_ID_KEY => NAMED_SESSION_ID,
@@ -325,19 +342,17 @@ impl Visit for OwnVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.unsigned.push((field.name(), ContextValue::U64(value)));
+        self.own.unsigned.push((field.name(), ContextValue::U64(value)));
         self.record(field, ContextValue::U64(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.unsigned
-            .push((field.name(), ContextValue::I128(value)));
+        self.own.unsigned.push((field.name(), ContextValue::I128(value)));
         self.record(field, ContextValue::I128(value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.unsigned
-            .push((field.name(), ContextValue::U128(value)));
+        self.own.unsigned.push((field.name(), ContextValue::U128(value)));
         self.record(field, ContextValue::U128(value));
     }
 
@@ -350,7 +365,7 @@ impl Visit for OwnVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.error = Some(value.to_string());
+        self.own.error = Some(value.to_string());
         self.record(field, ContextValue::Str(value.to_string().into()));
     }
 

@@ -96,8 +96,8 @@ where
                     attrs.push((Key::from_static_str(key), AnyValue::from(v.to_string())));
                 }
             }
-            if s.trace_id != TraceId::INVALID {
-                record.set_trace_context(s.trace_id, s.span_id, Some(TraceFlags::SAMPLED));
+            if let Some((trace_id, span_id)) = s.trace_ids() {
+                record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
             }
         }
         let component = fields
@@ -323,7 +323,7 @@ pub(crate) fn emit_record(
         }
     }
     let trace = scope
-        .map(|s| (s.trace_id, s.span_id))
+        .and_then(Scope::trace_ids)
         .or(r.trace_id.zip(r.span_id));
     if let Some((trace_id, span_id)) = trace.filter(|(t, _)| *t != TraceId::INVALID) {
         record.set_trace_context(trace_id, span_id, Some(TraceFlags::SAMPLED));
