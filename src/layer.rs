@@ -308,20 +308,21 @@ fn context_opened<S>(
     let Some(old) = fresh_scope(&span) else {
         return;
     };
+    old.sdk.locate(location);
+    if fields.is_empty() {
+        return;
+    }
     if let Some(sdk) = old.sdk.get() {
         // Completed already (another layer asked for its context): set them now.
-        let mut attributes = Vec::with_capacity(fields.len() + 2);
-        attributes.push(KeyValue::new("code.file.path", location.file()));
-        attributes.push(KeyValue::new("code.line.number", i64::from(location.line())));
-        for (name, value) in &fields {
-            attributes.push(KeyValue::new(name.to_string(), value.to_otel()));
-        }
-        sdk.cx.span().set_attributes(attributes);
+        sdk.cx.span().set_attributes(
+            fields
+                .iter()
+                .map(|(name, value)| KeyValue::new(name.to_string(), value.to_otel())),
+        );
     }
     // Recorded like fields: its SDK span gets them when completed (see `sdk_span`).
     let more = OwnValues {
         fields,
-        location: Some(location),
         ..OwnValues::default()
     };
     let parent = nearest_scope(span.parent());

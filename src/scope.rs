@@ -13,7 +13,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -66,8 +65,6 @@ pub(crate) struct OwnValues {
     /// Unsigned and 128-bit fields, which the OpenTelemetry layer sets as their `Debug` text:
     /// set again as numbers.
     pub unsigned: Vec<(&'static str, ContextValue)>,
-    /// A request context's location: its caller's.
-    pub location: Option<&'static Location<'static>>,
     /// A recorded `&dyn Error` field: the span failed.
     pub error: Option<String>,
 }
@@ -242,7 +239,6 @@ impl OwnValues {
                 None => self.unsigned.push((name, value)),
             }
         }
-        self.location = later.location.or(self.location);
         if later.error.is_some() {
             self.error = later.error;
         }
@@ -256,7 +252,6 @@ impl OwnValues {
             && self.component.is_none()
             && self.fields.is_empty()
             && self.unsigned.is_empty()
-            && self.location.is_none()
             && self.error.is_none()
     }
 }

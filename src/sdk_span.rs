@@ -9,6 +9,7 @@
 //! span inherits, unsigned fields as numbers, a context's key-values and an error recorded
 //! on the span.
 
+use std::panic::Location;
 use std::sync::OnceLock;
 
 use opentelemetry::trace::{SpanId, Status, TraceContextExt, TraceId};
@@ -24,7 +25,11 @@ use crate::sink::Sink;
 
 /// A span's SDK span once tracekit has completed it; shared by the span's successive scopes.
 #[derive(Debug, Default)]
-pub(crate) struct SdkSpan(OnceLock<Started>);
+pub(crate) struct SdkSpan {
+    started: OnceLock<Started>,
+    /// A request context's location: its caller's.
+    location: OnceLock<&'static Location<'static>>,
+}
 
 /// A started, completed SDK span.
 #[derive(Debug)]
@@ -39,8 +44,24 @@ impl SdkSpan {
     /// The completed SDK span, if it is.
     #[inline]
     pub(crate) fn get(&self) -> Option<&Started> {
-        self.0.get()
+        self.started.get()
     }
+
+    /// Sets a request context's location, for when the SDK span is completed (or now, when
+    /// it already is).
+    pub(crate) fn locate(&self, location: &'static Location<'static>) {
+        let _ = self.location.set(location);
+        if let Some(started) = self.get() {
+            started.cx.span().set_attributes(location_attributes(location));
+        }
+    }
+}
+
+fn location_attributes(location: &'static Location<'static>) -> [KeyValue; 2] {
+    [
+        KeyValue::new("code.file.path", location.file()),
+        KeyValue::new("code.line.number", i64::from(location.line())),
+    ]
 }
 
 /// Completes `span`'s SDK span with what tracekit adds, once, starting it first if nothing
@@ -54,7 +75,7 @@ pub(crate) fn complete<'a, 's, R>(
 where
     R: LookupSpan<'a>,
 {
-    scope.sdk.0.get_or_init(|| {
+    scope.sdk.started.get_or_init(|| {
         // Locks the span's extensions: no extension guard may be held here.
         let cx = tracing_opentelemetry::get_otel_context(&span.id(), dispatch).unwrap_or_default();
         let otel_span = cx.span();
@@ -78,14 +99,13 @@ fn additions<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, scope: &Scope, sink: 
     let meta = span.metadata();
     let own = &scope.own;
     let mut added = Vec::with_capacity(8 + own.fields.len());
-    match own.location {
+    match scope.sdk.location.get() {
         // A request context: its caller's location, the function it was opened in.
         Some(location) => {
             if let Some(function) = scope.function {
                 added.push(KeyValue::new("code.function.name", function));
             }
-            added.push(KeyValue::new("code.file.path", location.file()));
-            added.push(KeyValue::new("code.line.number", i64::from(location.line())));
+            added.extend(location_attributes(location));
         }
         None if meta.target() != CONTEXT_TARGET => {
             added.push(KeyValue::new("code.function.name", meta.name()));
