@@ -19,7 +19,7 @@ use super::{check_component, AnalyzeError, LogAnalyzer};
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, Timestamp};
+/// use tracekit_analyzer::{ErrorFilter, Timestamp};
 ///
 /// let filter = ErrorFilter {
 ///     component: Some("candidate".into()),
@@ -48,7 +48,7 @@ pub struct ErrorFilter {
 /// Where the error records were read from.
 ///
 /// ```
-/// use tracekit::analyzer::ErrorSource;
+/// use tracekit_analyzer::ErrorSource;
 /// assert_eq!(serde_json::to_value(ErrorSource::ErrorsIndex).unwrap(), "errors_index");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,7 +63,7 @@ pub enum ErrorSource {
 /// The answer of [`LogAnalyzer::find_errors`].
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
 /// let report = LogAnalyzer::new("no/such/dir").find_errors(&ErrorFilter::default()).unwrap();
 /// assert_eq!((report.total, report.errors.len(), report.scan.files), (0, 0, 0));
 /// ```
@@ -102,8 +102,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
-    /// use tracekit::exporters::{Exception, Level, LogWriter, Record};
+    /// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
+    /// use tracekit_exporters::{Exception, Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;

@@ -21,7 +21,7 @@ use super::time::{parse_rfc3339, Timestamp};
 /// Lines nested deeper than this many objects/arrays are skipped (and counted).
 ///
 /// ```
-/// assert!(tracekit::analyzer::MAX_DEPTH < 128); // serde_json's own recursion limit
+/// assert!(tracekit_analyzer::MAX_DEPTH < 128); // serde_json's own recursion limit
 /// ```
 pub const MAX_DEPTH: usize = 64;
 
@@ -203,8 +203,8 @@ impl<'a> RecordView<'a> {
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
-/// use tracekit::exporters::{Exception, Level, LogWriter, Record};
+/// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit_exporters::{Exception, Level, LogWriter, Record};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -270,8 +270,8 @@ impl LogEntry {
     /// `data.duration_ms` when it is a number.
     ///
     /// ```
-    /// # let entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
-    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "INFO".into(),
+    /// # let entry: tracekit_analyzer::LogEntry = tracekit_analyzer::LogEntry {
+    /// #     timestamp: tracekit_analyzer::Timestamp::from_micros(0), level: "INFO".into(),
     /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
     /// #     session_id: None, trace_id: None, span_id: None, message: "m".into(),
     /// #     data: Some(serde_json::json!({"duration_ms": 12.5})), context: None,
@@ -285,8 +285,8 @@ impl LogEntry {
     /// `context.function`, else the message.
     ///
     /// ```
-    /// # let mut entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
-    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "ERROR".into(),
+    /// # let mut entry: tracekit_analyzer::LogEntry = tracekit_analyzer::LogEntry {
+    /// #     timestamp: tracekit_analyzer::Timestamp::from_micros(0), level: "ERROR".into(),
     /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
     /// #     session_id: None, trace_id: None, span_id: None, message: "ranked".into(),
     /// #     data: None, context: None, exception: None, span: None };
@@ -312,7 +312,7 @@ impl LogEntry {
 /// The `exception` object of a [`LogEntry`].
 ///
 /// ```
-/// let e = tracekit::analyzer::ExceptionInfo { kind: Some("ValueError".into()), message: None, traceback: None };
+/// let e = tracekit_analyzer::ExceptionInfo { kind: Some("ValueError".into()), message: None, traceback: None };
 /// assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({"type": "ValueError"}));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

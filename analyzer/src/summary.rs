@@ -18,7 +18,7 @@ use super::LogAnalyzer;
 /// One component in a [`Summary`].
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let s = LogAnalyzer::new("no/such/dir").summary();
 /// assert!(s.components.is_empty());
 /// ```
@@ -43,7 +43,7 @@ pub struct ComponentSummary {
 /// The answer of [`LogAnalyzer::summary`].
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let s = LogAnalyzer::new("no/such/dir").summary();
 /// assert_eq!((s.records, s.scan.files), (0, 0));
 /// ```
@@ -79,8 +79,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{Level, LogWriter, Record};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;

@@ -27,7 +27,7 @@ use super::LogAnalyzer;
 /// component in order of its first record.
 ///
 /// ```
-/// assert_eq!(tracekit::analyzer::PIPELINE_STAGES[0], "candidate");
+/// assert_eq!(tracekit_analyzer::PIPELINE_STAGES[0], "candidate");
 /// ```
 pub const PIPELINE_STAGES: [&str; 5] = [
     "candidate",
@@ -44,7 +44,7 @@ pub const PIPELINE_STAGES: [&str; 5] = [
 /// record covers `span.start` to `span.end`; any other record is an instant.
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let t = LogAnalyzer::new("no/such/dir").trace_request("req-1");
 /// assert!(t.stages.is_empty());
 /// ```
@@ -72,7 +72,7 @@ pub struct Stage {
 /// One span of the span tree, flattened depth-first (children by start time).
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// assert!(LogAnalyzer::new("no/such/dir").trace_request("r").spans.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -101,7 +101,7 @@ pub struct SpanRow {
 /// `trace_request --export` writes.
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let t = LogAnalyzer::new("no/such/dir").trace_request("req-1");
 /// assert!(!t.found());
 /// let json = serde_json::to_value(&t).unwrap();
@@ -150,8 +150,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{Level, LogWriter, Record, Value};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{Level, LogWriter, Record, Value};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
