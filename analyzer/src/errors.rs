@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use memchr::memmem::Finder;
 use serde::Serialize;
+use tracekit_exporters::layout;
 
 use super::files::{self, FileRole, LogFile};
 use super::record::{key_value_needle, quick_level, quick_timestamp, LogEntry, RecordView};
@@ -167,9 +168,9 @@ impl LogAnalyzer {
         // The rarest needle finds candidate lines; the others confirm them cheaply.
         let mut needles: Vec<Vec<u8>> = Vec::new();
         for (key, value) in [
-            ("request_id", &filter.request_id),
-            ("type", &filter.error_type),
-            ("component", &filter.component),
+            (layout::REQUEST_ID, &filter.request_id),
+            (layout::EXCEPTION_TYPE, &filter.error_type),
+            (layout::COMPONENT, &filter.component),
         ] {
             if let Some(v) = value {
                 // A value the prefilter cannot express is checked after parsing only.

@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | file finder | every log file under the root, with its [`FileRole`] (main, daily, copy) | [`LogFile`], [`LogAnalyzer::files`] |
 //! | scanner | whole lines out of many files (plain or gzip) in parallel, bounded memory, bad lines counted | [`ScanReport`], [`ScanProgress`] |
-//! | record reader | a line as a [`LogEntry`], or read at the encoder's fixed layout without parsing it | [`LogEntry`], [`Timestamp`] |
+//! | record reader | a line as a [`LogEntry`], or read at the encoder's fixed layout without parsing it (the layout from [`tracekit_exporters::layout`]) | [`LogEntry`], [`Timestamp`] |
 //! | queries | the seed's questions: a request's trace, errors, timings, slow operations, a summary | [`LogAnalyzer`] |
 //! | reports | plain values the queries return, `serde::Serialize` for JSON | [`RequestTrace`], [`ErrorReport`], [`PerformanceReport`], [`SlowReport`], [`Summary`] |
 //! | renderers | reports as text tables ([`output`]), a self-contained HTML timeline ([`html`]); JSON is serde's | [`output`], [`html`] |

@@ -9,6 +9,7 @@ use super::errors::by_count;
 use super::files;
 use super::record::{
     is_error_level, quick_level, quick_timestamp, too_deep, FastTiming, RecordView, TimingReader,
+    DURATION,
 };
 use super::scan::{self, Block, ScanReport, Skips};
 use super::stats::DurationStats;
@@ -96,7 +97,7 @@ impl LogAnalyzer {
     pub fn summary(&self) -> Summary {
         let all = self.files();
         let selected = files::primary(&all);
-        let finder = Finder::new(b"\"duration_ms\":");
+        let finder = Finder::new(DURATION);
         let reader = TimingReader::new();
         let visit = |accs: &mut HashMap<String, Acc>, skips: &mut Skips, block: Block<'_>| {
             let component = &all[block.file].component;
