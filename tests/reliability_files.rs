@@ -11,16 +11,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Component, Path};
 use std::time::Duration;
 
-use reliability_support::{file_lines, stem_files, walk};
-use tracekit::exporters::{Compression, DailyFiles, Level, LogWriter, Record, Value};
-
-fn writer_builder(root: &Path) -> tracekit::exporters::LogWriterBuilder {
-    LogWriter::builder()
-        .root(root)
-        .daily_files(DailyFiles::None)
-        .compression(Compression::Gzip { level: 1 })
-        .max_backups(100_000)
-}
+use reliability_support::{file_lines, stem_files, walk, writer_builder};
+use tracekit::exporters::{Level, Record, Value};
 
 const HOSTILE: [&str; 8] = [
     "../x",

@@ -9,17 +9,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use reliability_support::file_lines;
-use tracekit::exporters::{Compression, DailyFiles, LogWriter};
+use reliability_support::{file_lines, writer_builder};
 use tracekit_analyzer::{LogAnalyzer, SkipReason};
-
-fn writer_builder(root: &Path) -> tracekit::exporters::LogWriterBuilder {
-    LogWriter::builder()
-        .root(root)
-        .daily_files(DailyFiles::None)
-        .compression(Compression::Gzip { level: 1 })
-        .max_backups(100_000)
-}
 
 /// Logs through the bridge into `root` with a writer built from `writer`.
 fn with_bridge(root: &Path, writer: tracekit::exporters::LogWriterBuilder, f: impl FnOnce()) {
