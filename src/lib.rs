@@ -56,13 +56,12 @@
 //! | [`inject`], [`extract`] (and `_headers`) | W3C `traceparent` and `baggage` between services |
 //! | [`exporters`] | the record contract, the writer and the OTel file exporters, usable alone |
 //! | `otlp` (feature `otlp`) | live OTLP/HTTP export of spans and logs next to the files, `OTEL_*` variables |
-//! | [`analyzer`] | reading the files back; OTLP JSON export ([`analyzer::OtlpBatch`]); `forward` (feature `otlp`) |
 //!
 //! # Feature flags
 //!
 //! | feature | default | what |
 //! | --- | --- | --- |
-//! | `otlp` | off | live OTLP export (`Builder::otlp_endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT`) and `log_analyzer forward`; brings an HTTP client (reqwest, hyper) and protobuf (prost) |
+//! | `otlp` | off | live OTLP export (`Builder::otlp_endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT`); brings an HTTP client (reqwest, hyper) and protobuf (prost) |
 //!
 //! Levels: `tracing`'s `TRACE`, `DEBUG`, `INFO`, `WARN` (written `WARNING`), `ERROR`, and
 //! `CRITICAL` from [`critical!`]. A record's component is the event's `component` field, else
@@ -96,7 +95,6 @@
 /// The file exporters, the record contract and the rolling writer (crate `tracekit-exporters`).
 pub use tracekit_exporters as exporters;
 
-pub mod analyzer;
 mod builder;
 mod context;
 mod context_value;

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use reliability_support::{file_lines, stem_files, Rng};
 use serde::Deserialize;
-use tracekit::analyzer::{LogAnalyzer, SkipReason};
 use tracekit::exporters::{Compression, DailyFiles, LogWriter};
+use tracekit_analyzer::{LogAnalyzer, SkipReason};
 
 const CHILD: &str = "RELIABILITY_CHILD";
 const THREADS: u64 = 4;

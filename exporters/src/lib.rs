@@ -44,6 +44,7 @@ mod config;
 mod encoder;
 mod error;
 mod exporter_state;
+pub mod layout;
 mod level;
 mod log_exporter;
 mod otel_value;

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|line: &[u8]| {
-    tracekit::analyzer::fuzzing::check_line(line);
+    tracekit_analyzer::fuzzing::check_line(line);
 });

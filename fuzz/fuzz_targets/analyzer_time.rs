@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
-    tracekit::analyzer::fuzzing::check_time(input);
+    tracekit_analyzer::fuzzing::check_time(input);
 });

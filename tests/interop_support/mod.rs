@@ -375,7 +375,7 @@ fn parse_items(text: &str, marker: &str) -> Vec<Item> {
 
 /// Nanoseconds since the epoch of a record's RFC 3339 `...Z` timestamp with microseconds.
 pub fn record_nanos(timestamp: &str) -> u128 {
-    let t = tracekit::analyzer::Timestamp::parse(timestamp)
+    let t = tracekit_analyzer::Timestamp::parse(timestamp)
         .unwrap_or_else(|| panic!("bad timestamp {timestamp:?}"));
     let since = std::time::SystemTime::from(t)
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,6 +1,6 @@
 //! Helpers shared by the `reliability_*` tests: a seeded RNG, reading a file's lines back
 //! (torn tail included), every record of a stem across archives and the live file, a tmpfs
-//! mount, and a check for raw terminal control characters.
+//! mount, a check for raw terminal control characters, and a writer that keeps every archive.
 #![allow(dead_code)]
 
 use std::fs;
@@ -249,4 +249,14 @@ pub fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
 /// The writer's own records (logger `tracekit_exporters::writer`).
 pub fn is_writer_record(v: &serde_json::Value) -> bool {
     v["logger"] == "tracekit_exporters::writer"
+}
+
+/// A writer into `root` that keeps every rotated file (gzip level 1, no daily files): what
+/// the file-state tests read back whole.
+pub fn writer_builder(root: &Path) -> tracekit::exporters::LogWriterBuilder {
+    tracekit::exporters::LogWriter::builder()
+        .root(root)
+        .daily_files(tracekit::exporters::DailyFiles::None)
+        .compression(tracekit::exporters::Compression::Gzip { level: 1 })
+        .max_backups(100_000)
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 pub use redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
 
 use crate::component::{is_normal, normalize_component};
+use crate::layout;
 use crate::record::{CodeContext, Fields, Record, SpanInfo, SpanStatus, Value};
 use escape::{escape_bytes_into, push_quoted_between, push_slice, quoted_str_into, EscapingWriter};
 use serializer::JsonSerializer;
@@ -77,9 +78,9 @@ impl RecordEncoder {
     /// (normalised) component name stands in `out`.
     pub fn encode(&self, record: &Record<'_>, out: &mut Vec<u8>) -> Range<usize> {
         out.reserve(256);
-        out.extend_from_slice(b"{\"timestamp\":\"");
+        out.extend_from_slice(layout::LINE_START);
         out.extend_from_slice(&format_rfc3339_micros(unix_micros(record.timestamp)));
-        out.extend_from_slice(b"\",\"level\":\"");
+        out.extend_from_slice(layout::BEFORE_LEVEL);
         push_slice(out, record.level.as_str().as_bytes());
         let component = match record.head {
             Some(head) => {
@@ -89,10 +90,10 @@ impl RecordEncoder {
             }
             None => self.encode_ids(record, out),
         };
-        out.extend_from_slice(b",\"message\":");
+        out.extend_from_slice(layout::MESSAGE.fragment());
         quoted_str_into(out, record.message);
         if let Some(data) = record.data {
-            self.object(out, b",\"data\":", |w| data.write_fields(w));
+            self.object(out, layout::DATA.fragment(), |w| data.write_fields(w));
         }
         match record.head {
             Some(head) => out.extend_from_slice(&head.buf[head.ids_end..]),
@@ -163,11 +164,11 @@ impl RecordEncoder {
         let component = component_start..out.len();
         out.push(b'"');
         opt_str(out, b",\"logger\":", record.logger);
-        opt_str(out, b",\"request_id\":", record.request_id);
+        opt_str(out, layout::REQUEST_ID.fragment(), record.request_id);
         opt_str(out, b",\"user_id\":", record.user_id);
         opt_str(out, b",\"session_id\":", record.session_id);
         if let Some(id) = record.trace_id.filter(|id| *id != TraceId::INVALID) {
-            out.extend_from_slice(b",\"trace_id\":");
+            out.extend_from_slice(layout::TRACE_ID.fragment());
             hex_quoted(out, &id.to_bytes());
         }
         if let Some(id) = record.span_id.filter(|id| *id != SpanId::INVALID) {
@@ -230,7 +231,8 @@ impl RecordEncoder {
 fn encode_context(ctx: &CodeContext<'_>, out: &mut Vec<u8>) {
     // Fixed keys: no redaction needed.
     let mark = out.len();
-    out.extend_from_slice(b",\"context\":{");
+    out.extend_from_slice(layout::CONTEXT.fragment());
+    out.push(b'{');
     let open = out.len();
     let sep = |out: &mut Vec<u8>, key: &[u8]| {
         if out.len() > open {
@@ -239,7 +241,7 @@ fn encode_context(ctx: &CodeContext<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(key);
     };
     if let Some(f) = ctx.function {
-        sep(out, b"\"function\":");
+        sep(out, layout::FUNCTION.quoted());
         quoted_str_into(out, f);
     }
     if let Some(f) = ctx.file {

@@ -6,6 +6,7 @@
 //! analysis tools print them escaped, in text and in JSON: no raw control character
 //! reaches the terminal.
 
+#[path = "../../tests/reliability_support/mod.rs"]
 mod reliability_support;
 
 use std::collections::BTreeMap;

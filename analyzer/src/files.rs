@@ -25,7 +25,7 @@ use serde::Serialize;
 /// What a log file holds.
 ///
 /// ```
-/// use tracekit::analyzer::FileRole;
+/// use tracekit_analyzer::FileRole;
 /// assert!(FileRole::Main.is_primary() && !FileRole::Errors.is_primary());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -45,7 +45,7 @@ impl FileRole {
     /// True for the role that holds each record once ([`Main`](Self::Main)).
     ///
     /// ```
-    /// # use tracekit::analyzer::FileRole;
+    /// # use tracekit_analyzer::FileRole;
     /// assert!(!FileRole::Daily.is_primary());
     /// ```
     pub fn is_primary(self) -> bool {
@@ -56,7 +56,7 @@ impl FileRole {
 /// One log file found under the root.
 ///
 /// ```
-/// use tracekit::analyzer::LogAnalyzer;
+/// use tracekit_analyzer::LogAnalyzer;
 /// # let dir = tempfile::tempdir().unwrap();
 /// # std::fs::create_dir_all(dir.path().join("logs/ranking")).unwrap();
 /// # std::fs::write(dir.path().join("logs/ranking/ranking.log"), "").unwrap();

@@ -17,7 +17,7 @@ use serde::{Serialize, Serializer};
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::Timestamp;
+/// use tracekit_analyzer::Timestamp;
 ///
 /// let t = Timestamp::parse("2025-11-16T12:34:56.789123Z").unwrap();
 /// assert_eq!(t.to_string(), "2025-11-16T12:34:56.789123Z");
@@ -32,7 +32,7 @@ impl Timestamp {
     /// The instant `micros` microseconds after the Unix epoch.
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// assert_eq!(Timestamp::from_micros(0).to_string(), "1970-01-01T00:00:00.000000Z");
     /// ```
     pub const fn from_micros(micros: i64) -> Timestamp {
@@ -42,7 +42,7 @@ impl Timestamp {
     /// Microseconds since the Unix epoch.
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z").unwrap().micros(), 1_000_000);
     /// ```
     pub const fn micros(self) -> i64 {
@@ -52,7 +52,7 @@ impl Timestamp {
     /// The current time.
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// assert!(Timestamp::now() > Timestamp::parse("2020-01-01").unwrap());
     /// ```
     pub fn now() -> Timestamp {
@@ -62,7 +62,7 @@ impl Timestamp {
     /// Milliseconds from `earlier` to `self` (negative when `earlier` is later).
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// let a = Timestamp::parse("2025-11-16T12:00:00Z").unwrap();
     /// let b = Timestamp::parse("2025-11-16T12:00:01.5Z").unwrap();
     /// assert_eq!(b.millis_since(a), 1500.0);
@@ -77,7 +77,7 @@ impl Timestamp {
     /// the sixth are dropped. Returns `None` for anything else.
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// let t = Timestamp::parse("2025-11-16").unwrap();
     /// assert_eq!(t, Timestamp::parse("2025-11-16 00:00:00Z").unwrap());
     /// assert_eq!(Timestamp::parse("2025-11-16T12:34:56.789Z").unwrap().micros() % 1_000_000, 789_000);
@@ -91,7 +91,7 @@ impl Timestamp {
     /// `now` (`45s`, `30m`, `1h`, `2d`, `1w`).
     ///
     /// ```
-    /// # use tracekit::analyzer::Timestamp;
+    /// # use tracekit_analyzer::Timestamp;
     /// let now = Timestamp::parse("2025-11-16T12:00:00Z").unwrap();
     /// assert_eq!(Timestamp::parse_arg("1h", now).unwrap(), Timestamp::parse("2025-11-16T11:00:00Z").unwrap());
     /// assert_eq!(Timestamp::parse_arg("2d", now).unwrap(), Timestamp::parse("2025-11-14T12:00:00Z").unwrap());
@@ -150,7 +150,7 @@ impl Serialize for Timestamp {
 /// A command-line time that is neither RFC 3339 nor a relative duration.
 ///
 /// ```
-/// # use tracekit::analyzer::Timestamp;
+/// # use tracekit_analyzer::Timestamp;
 /// let err = Timestamp::parse_arg("soon", Timestamp::now()).unwrap_err();
 /// assert!(err.to_string().contains("soon"));
 /// ```

@@ -13,7 +13,7 @@
 //! the test, so a new command in the docs is either run or explained.
 
 #[allow(dead_code)]
-#[path = "../examples/recommendation_pipeline.rs"]
+#[path = "../../examples/recommendation_pipeline.rs"]
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ fn not_run_here(command: &str) -> Option<&'static str> {
             _ => return None,
         },
         "log_analyzer" if words.get(1) == Some(&"forward") => {
-            "needs an OTLP endpoint (run by tests/interop_forward.rs)"
+            "needs an OTLP endpoint (run by analyzer/tests/interop_forward.rs)"
         }
         _ => return None,
     };
@@ -189,7 +189,7 @@ fn the_demo_then_every_command_the_docs_show() {
         assert!(summary.contains(id.as_str()), "{summary}");
     }
 
-    // This build's binaries on the PATH, as `cargo install --path .` would put them.
+    // This build's binaries on the PATH, as `cargo install --path analyzer` would put them.
     let bin = work.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     for (name, exe) in [
@@ -214,7 +214,7 @@ fn the_demo_then_every_command_the_docs_show() {
     assert!(traced.stdout.contains(&error_id), "{}", traced.stdout);
 
     // The docs' commands.
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap(); // the workspace root
     let mut to_run = Vec::new();
     let mut demo_commands = 0;
     for doc in DOCS {

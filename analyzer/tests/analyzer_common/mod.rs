@@ -44,7 +44,7 @@ impl Spec {
         self.level == "ERROR" || self.level == "CRITICAL"
     }
     pub fn timestamp(&self) -> String {
-        tracekit::analyzer::Timestamp::from_micros(self.micros).to_string()
+        tracekit_analyzer::Timestamp::from_micros(self.micros).to_string()
     }
 }
 

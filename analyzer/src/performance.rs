@@ -18,7 +18,7 @@ use super::{check_component, AnalyzeError, LogAnalyzer};
 /// The statistics of one function's timing records.
 ///
 /// ```
-/// use tracekit::analyzer::{DurationStats, FunctionStats};
+/// use tracekit_analyzer::{DurationStats, FunctionStats};
 /// let f = FunctionStats { function: "rank".into(), duration_ms: DurationStats::from_values(vec![1.0, 3.0]).unwrap() };
 /// assert_eq!(f.total_ms(), 4.0);
 /// ```
@@ -40,7 +40,7 @@ impl FunctionStats {
 /// The answer of [`LogAnalyzer::analyze_performance`].
 ///
 /// ```
-/// use tracekit::analyzer::LogAnalyzer;
+/// use tracekit_analyzer::LogAnalyzer;
 /// let r = LogAnalyzer::new("no/such/dir").analyze_performance("ranking", None).unwrap();
 /// assert_eq!((r.records, r.error_rate), (0, 0.0));
 /// assert!(r.duration_ms.is_none());
@@ -68,7 +68,7 @@ pub struct PerformanceReport {
 /// One timing record over the threshold.
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let r = LogAnalyzer::new("no/such/dir").slow_operations("ranking", 1000.0, Some(10)).unwrap();
 /// assert!(r.operations.is_empty());
 /// ```
@@ -85,7 +85,7 @@ pub struct SlowOperation {
 /// The answer of [`LogAnalyzer::slow_operations`].
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let r = LogAnalyzer::new("no/such/dir").slow_operations("ranking", 250.0, None).unwrap();
 /// assert_eq!((r.component.as_str(), r.threshold_ms, r.total), ("ranking", 250.0, 0));
 /// ```
@@ -160,8 +160,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{CodeContext, Level, LogWriter, Record, Value};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{CodeContext, Level, LogWriter, Record, Value};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -308,8 +308,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{Level, LogWriter, Record, Value};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{Level, LogWriter, Record, Value};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;

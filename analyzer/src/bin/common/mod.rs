@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tracekit::analyzer::{LogAnalyzer, ScanProgress};
+use tracekit_analyzer::{LogAnalyzer, ScanProgress};
 
 /// Exit status: something was found.
 pub const FOUND: u8 = 0;

@@ -9,7 +9,7 @@
 //! # Examples
 //!
 //! ```
-//! use tracekit::analyzer::output::{escape_control, Style};
+//! use tracekit_analyzer::output::{escape_control, Style};
 //!
 //! assert_eq!(escape_control("ok\x1b[31m\n"), "ok\\u{1b}[31m\\n");
 //! let style = Style::plain();
@@ -27,7 +27,7 @@ use super::{
 /// Whether to colour: decided once, from the stream and the environment.
 ///
 /// ```
-/// use tracekit::analyzer::output::Style;
+/// use tracekit_analyzer::output::Style;
 /// // Never on a pipe or a file; never when NO_COLOR is set to anything but "".
 /// assert!(!Style::detect(false).color);
 /// ```
@@ -41,7 +41,7 @@ impl Style {
     /// No colour.
     ///
     /// ```
-    /// # use tracekit::analyzer::output::Style;
+    /// # use tracekit_analyzer::output::Style;
     /// assert_eq!(Style::plain().heading("x"), "x");
     /// ```
     pub fn plain() -> Style {
@@ -52,7 +52,7 @@ impl Style {
     /// (<https://no-color.org>).
     ///
     /// ```
-    /// # use tracekit::analyzer::output::Style;
+    /// # use tracekit_analyzer::output::Style;
     /// use std::io::IsTerminal;
     /// let style = Style::detect(std::io::stdout().is_terminal());
     /// # let _ = style;
@@ -75,7 +75,7 @@ impl Style {
     /// A level name, coloured by severity.
     ///
     /// ```
-    /// # use tracekit::analyzer::output::Style;
+    /// # use tracekit_analyzer::output::Style;
     /// assert_eq!(Style { color: true }.level("ERROR"), "\x1b[1;31mERROR\x1b[0m");
     /// assert_eq!(Style { color: true }.level("INFO"), "INFO");
     /// ```
@@ -96,7 +96,7 @@ impl Style {
     /// A heading (bold).
     ///
     /// ```
-    /// # use tracekit::analyzer::output::Style;
+    /// # use tracekit_analyzer::output::Style;
     /// assert_eq!(Style { color: true }.heading("stages"), "\x1b[1mstages\x1b[0m");
     /// ```
     pub fn heading(&self, s: &str) -> String {
@@ -106,7 +106,7 @@ impl Style {
     /// Secondary text (faint).
     ///
     /// ```
-    /// # use tracekit::analyzer::output::Style;
+    /// # use tracekit_analyzer::output::Style;
     /// assert_eq!(Style::plain().dim("note"), "note");
     /// ```
     pub fn dim(&self, s: &str) -> String {
@@ -117,7 +117,7 @@ impl Style {
 /// `s` with every character that could act on a terminal written as an escape.
 ///
 /// ```
-/// use tracekit::analyzer::output::escape_control;
+/// use tracekit_analyzer::output::escape_control;
 /// assert_eq!(escape_control("plain text, ünïcode"), "plain text, ünïcode");
 /// assert_eq!(escape_control("a\tb\rc\u{7f}\u{85}\u{202e}"), "a\\tb\\rc\\u{7f}\\u{85}\\u{202e}");
 /// ```
@@ -230,8 +230,8 @@ fn ms(v: f64) -> String {
 /// The footer: skipped lines and unreadable files (nothing when there were none).
 ///
 /// ```
-/// use tracekit::analyzer::output::{render_footer, Style};
-/// use tracekit::analyzer::{ScanReport, SkipReason, Skipped};
+/// use tracekit_analyzer::output::{render_footer, Style};
+/// use tracekit_analyzer::{ScanReport, SkipReason, Skipped};
 /// let scan = ScanReport {
 ///     skipped: vec![Skipped { file: "candidate/candidate.log".into(), reason: SkipReason::Malformed, lines: 3 }],
 ///     ..ScanReport::default()
@@ -267,7 +267,7 @@ fn key_data(e: &LogEntry) -> String {
 /// `errors`: a table of the records, then counts by type.
 ///
 /// ```
-/// use tracekit::analyzer::{output::{render_errors, Style}, ErrorFilter, LogAnalyzer};
+/// use tracekit_analyzer::{output::{render_errors, Style}, ErrorFilter, LogAnalyzer};
 /// let report = LogAnalyzer::new("no/such/dir").find_errors(&ErrorFilter::default()).unwrap();
 /// assert!(render_errors(&report, &Style::plain()).contains("no errors found"));
 /// ```
@@ -341,7 +341,7 @@ const STATS_HEADERS: [&str; 9] = [
 /// `performance COMPONENT`: overall and per-function statistics, and the error rate.
 ///
 /// ```
-/// use tracekit::analyzer::{output::{render_performance, Style}, LogAnalyzer};
+/// use tracekit_analyzer::{output::{render_performance, Style}, LogAnalyzer};
 /// let r = LogAnalyzer::new("no/such/dir").analyze_performance("ranking", None).unwrap();
 /// assert!(render_performance(&r, &Style::plain()).contains("no timing records"));
 /// ```
@@ -377,7 +377,7 @@ pub fn render_performance(r: &PerformanceReport, style: &Style) -> String {
 /// `slow COMPONENT`: the slowest operations over the threshold.
 ///
 /// ```
-/// use tracekit::analyzer::{output::{render_slow, Style}, LogAnalyzer};
+/// use tracekit_analyzer::{output::{render_slow, Style}, LogAnalyzer};
 /// let r = LogAnalyzer::new("no/such/dir").slow_operations("ranking", 1000.0, None).unwrap();
 /// assert!(render_slow(&r, &Style::plain()).contains("no operations over 1000 ms"));
 /// ```
@@ -423,7 +423,7 @@ fn time_or_dash(t: Option<Timestamp>) -> String {
 /// `summary`: one row per component.
 ///
 /// ```
-/// use tracekit::analyzer::{output::{render_summary, Style}, LogAnalyzer};
+/// use tracekit_analyzer::{output::{render_summary, Style}, LogAnalyzer};
 /// let s = LogAnalyzer::new("no/such/dir").summary();
 /// assert!(render_summary(&s, &Style::plain()).contains("no records"));
 /// ```
@@ -485,7 +485,7 @@ pub fn render_summary(s: &Summary, style: &Style) -> String {
 /// `trace_request`: header, timeline, stages, data flow, span tree and errors.
 ///
 /// ```
-/// use tracekit::analyzer::{output::{render_trace, Style}, LogAnalyzer};
+/// use tracekit_analyzer::{output::{render_trace, Style}, LogAnalyzer};
 /// let t = LogAnalyzer::new("no/such/dir").trace_request("req-1");
 /// assert!(render_trace(&t, &Style::plain()).contains("req-1"));
 /// ```

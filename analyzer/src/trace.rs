@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use memchr::memmem::Finder;
 use serde::Serialize;
 use serde_json::Value;
+use tracekit_exporters::layout;
 
 use super::files::{self, LogFile};
 use super::record::{key_value_needle, LogEntry, RecordView};
@@ -27,7 +28,7 @@ use super::LogAnalyzer;
 /// component in order of its first record.
 ///
 /// ```
-/// assert_eq!(tracekit::analyzer::PIPELINE_STAGES[0], "candidate");
+/// assert_eq!(tracekit_analyzer::PIPELINE_STAGES[0], "candidate");
 /// ```
 pub const PIPELINE_STAGES: [&str; 5] = [
     "candidate",
@@ -44,7 +45,7 @@ pub const PIPELINE_STAGES: [&str; 5] = [
 /// record covers `span.start` to `span.end`; any other record is an instant.
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let t = LogAnalyzer::new("no/such/dir").trace_request("req-1");
 /// assert!(t.stages.is_empty());
 /// ```
@@ -72,7 +73,7 @@ pub struct Stage {
 /// One span of the span tree, flattened depth-first (children by start time).
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// assert!(LogAnalyzer::new("no/such/dir").trace_request("r").spans.is_empty());
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -101,7 +102,7 @@ pub struct SpanRow {
 /// `trace_request --export` writes.
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let t = LogAnalyzer::new("no/such/dir").trace_request("req-1");
 /// assert!(!t.found());
 /// let json = serde_json::to_value(&t).unwrap();
@@ -150,8 +151,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{Level, LogWriter, Record, Value};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{Level, LogWriter, Record, Value};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -171,7 +172,7 @@ impl LogAnalyzer {
     pub fn trace_request(&self, request_id: &str) -> RequestTrace {
         let all = self.files();
         let selected = files::primary(&all);
-        let needle = key_value_needle("request_id", request_id);
+        let needle = key_value_needle(layout::REQUEST_ID, request_id);
         let pass = Pass {
             needle: needle.as_deref(),
             exclude: None,
@@ -197,7 +198,7 @@ impl LogAnalyzer {
             if files.is_empty() {
                 continue;
             }
-            let tneedle = key_value_needle("trace_id", tid);
+            let tneedle = key_value_needle(layout::TRACE_ID, tid);
             let pass = Pass {
                 needle: tneedle.as_deref(),
                 // Lines holding the request id were judged by the first pass.
@@ -228,8 +229,10 @@ impl LogAnalyzer {
     ) -> (Found, HashSet<(usize, [u8; 32])>, ScanReport) {
         let finder = pass.needle.map(Finder::new);
         let exclude = pass.exclude.map(Finder::new);
-        let request_key = Finder::new(b"\"request_id\":");
-        let trace_key = Finder::new(TRACE_KEY);
+        let request_key = Finder::new(layout::REQUEST_ID.quoted());
+        // `"trace_id":"`: the key and its value's opening quote, as the encoder writes them.
+        let trace_key_bytes = [layout::TRACE_ID.quoted(), b"\""].concat();
+        let trace_key = Finder::new(&trace_key_bytes);
         type Acc = (Found, HashSet<(usize, [u8; 32])>);
         let visit = |acc: &mut Acc, skips: &mut Skips, block: Block<'_>| {
             let mut take = |offset: u64, line: &[u8]| {
@@ -261,7 +264,7 @@ impl LogAnalyzer {
                     if request_key.find(&bytes[line_start..i]).is_some() {
                         continue;
                     }
-                    let at = i + TRACE_KEY.len();
+                    let at = i + trace_key_bytes.len();
                     if let Some(id) = bytes[..line_end]
                         .get(at..at + 32)
                         .and_then(|t| <[u8; 32]>::try_from(t).ok())
@@ -296,9 +299,6 @@ struct Pass<'a> {
     exclude: Option<&'a [u8]>,
     probe_spans: bool,
 }
-
-/// How the encoder writes the trace id's key.
-const TRACE_KEY: &[u8] = b"\"trace_id\":\"";
 
 /// Adds a later pass over the same files: lines it parsed were not parsed before, but the
 /// scanner's own skips (too long, partial) are the same lines again.

@@ -9,6 +9,7 @@ use super::errors::by_count;
 use super::files;
 use super::record::{
     is_error_level, quick_level, quick_timestamp, too_deep, FastTiming, RecordView, TimingReader,
+    DURATION,
 };
 use super::scan::{self, Block, ScanReport, Skips};
 use super::stats::DurationStats;
@@ -18,7 +19,7 @@ use super::LogAnalyzer;
 /// One component in a [`Summary`].
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let s = LogAnalyzer::new("no/such/dir").summary();
 /// assert!(s.components.is_empty());
 /// ```
@@ -43,7 +44,7 @@ pub struct ComponentSummary {
 /// The answer of [`LogAnalyzer::summary`].
 ///
 /// ```
-/// # use tracekit::analyzer::LogAnalyzer;
+/// # use tracekit_analyzer::LogAnalyzer;
 /// let s = LogAnalyzer::new("no/such/dir").summary();
 /// assert_eq!((s.records, s.scan.files), (0, 0));
 /// ```
@@ -79,8 +80,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::LogAnalyzer;
-    /// use tracekit::exporters::{Level, LogWriter, Record};
+    /// use tracekit_analyzer::LogAnalyzer;
+    /// use tracekit_exporters::{Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -96,7 +97,7 @@ impl LogAnalyzer {
     pub fn summary(&self) -> Summary {
         let all = self.files();
         let selected = files::primary(&all);
-        let finder = Finder::new(b"\"duration_ms\":");
+        let finder = Finder::new(DURATION);
         let reader = TimingReader::new();
         let visit = |accs: &mut HashMap<String, Acc>, skips: &mut Skips, block: Block<'_>| {
             let component = &all[block.file].component;

@@ -1,59 +1,35 @@
-//! Reading the files back: what happened to a request, and where the time goes.
+//! tracekit-analyzer: reads the tracekit log files back and answers questions about them.
 //!
-//! [`LogAnalyzer`] answers the seed's questions from the files the writer produced (live,
-//! daily, rotated and gzip-archived), in parallel, parsing only the lines a cheap byte search
-//! (memchr/memmem) could not rule out:
+//! The files are the record contract of [`tracekit_exporters`] (one JSON line per record, a
+//! directory per component, `errors/` and `performance/` copies, gzip archives). This crate
+//! depends on that crate only, not on `tracekit`: a service that logs never compiles it.
+//! The roles, from the bytes up:
 //!
-//! | question | method | reads |
+//! | role | what | where |
 //! | --- | --- | --- |
-//! | what happened to request R? | [`trace_request`](LogAnalyzer::trace_request) | main files of every component |
-//! | which errors, since when? | [`find_errors`](LogAnalyzer::find_errors) | `errors/` (the index of error records) |
-//! | how fast is component C? | [`analyze_performance`](LogAnalyzer::analyze_performance) | C's main files |
-//! | what was slow in C? | [`slow_operations`](LogAnalyzer::slow_operations) | C's main files |
-//! | what is in here? | [`summary`](LogAnalyzer::summary) | main files of every component |
+//! | file finder | every log file under the root, with its [`FileRole`] (main, daily, copy) | [`LogFile`], [`LogAnalyzer::files`] |
+//! | scanner | whole lines out of many files (plain or gzip) in parallel, bounded memory, bad lines counted | [`ScanReport`], [`ScanProgress`] |
+//! | record reader | a line as a [`LogEntry`], or read at the encoder's fixed layout without parsing it (the layout from [`tracekit_exporters::layout`]) | [`LogEntry`], [`Timestamp`] |
+//! | queries | the seed's questions: a request's trace, errors, timings, slow operations, a summary | [`LogAnalyzer`] |
+//! | reports | plain values the queries return, `serde::Serialize` for JSON | [`RequestTrace`], [`ErrorReport`], [`PerformanceReport`], [`SlowReport`], [`Summary`] |
+//! | renderers | reports as text tables ([`output`]), a self-contained HTML timeline ([`html`]); JSON is serde's | [`output`], [`html`] |
+//! | export | the records as OTLP JSON lines | [`OtlpBatch`], [`LogAnalyzer::export_otlp_json`] |
+//! | forward | the records to an OTLP/HTTP endpoint, at least once, with a checkpoint (feature `otlp`) | `forward::Forwarder` |
 //!
-//! # Counting each record once
+//! The binaries `trace_request` and `log_analyzer` (in `src/bin/`) are thin: arguments, a
+//! query, a renderer, an exit status. The library never prints.
 //!
-//! Every record stands in one main file of its component (`logs/<c>/<c>.log` or one of its
-//! archives); daily files, `errors/` and `performance/` hold copies (see [`FileRole`]).
-//! Counting queries read main files only. [`find_errors`](LogAnalyzer::find_errors) reads
-//! `errors/` instead, which holds each error record once; when there is no `errors/` at all
-//! it falls back to the main files.
+//! # Feature flags
 //!
-//! # Timing records
-//!
-//! A timing record is one whose `data.duration_ms` is a number: that is what the writer's
-//! `performance/` copy holds, and what [`analyze_performance`](LogAnalyzer::analyze_performance)
-//! and [`slow_operations`](LogAnalyzer::slow_operations) measure. Span records keep their
-//! duration in `span.duration_ms` and are not timing records; they form the span tree of a
-//! [`RequestTrace`].
-//!
-//! # Bad input
-//!
-//! A malformed line, a partial last line, invalid UTF-8, a line longer than
-//! [`max_line_len`](LogAnalyzer::max_line_len) (16 MiB by default) or nested deeper than
-//! [`MAX_DEPTH`] is skipped and counted in the result's [`ScanReport`]; a file that cannot be
-//! read is reported there too. Lines are checked when a query looks at them: a query that
-//! rules a line out by a byte search never parses it, and
-//! [`analyze_performance`](LogAnalyzer::analyze_performance) and
-//! [`summary`](LogAnalyzer::summary) read a line in the encoder's own layout at its keys
-//! (`timestamp`, `level`, `data`, `context`) without parsing the rest; the summary, which
-//! counts every line, also checks each for UTF-8, nesting and its closing brace, and parses
-//! error records whole.
-//!
-//! # Speed
-//!
-//! Files are cut into 8 MiB chunks scanned in parallel (gzip files whole), read into one
-//! reused buffer per worker; a memchr/memmem search for the request id, the error's type or
-//! component, or `"duration_ms":` finds the candidate lines, and only those are parsed,
-//! borrowing their strings from the buffer. `find_errors` reads `errors/` only, the
-//! per-component queries their component's files only.
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `otlp` | off | `forward` and `log_analyzer forward`; brings an HTTP client (reqwest) |
 //!
 //! # Examples
 //!
 //! ```
-//! use tracekit::analyzer::LogAnalyzer;
-//! use tracekit::exporters::{Level, LogWriter, Record, Value};
+//! use tracekit_analyzer::LogAnalyzer;
+//! use tracekit_exporters::{Level, LogWriter, Record, Value};
 //!
 //! # let dir = tempfile::tempdir()?;
 //! let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -70,6 +46,8 @@
 //! assert_eq!(analyzer.trace_request("req-1").entries.len(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs, rust_2018_idioms)]
 
 mod errors;
 mod export;
@@ -107,14 +85,14 @@ use scan::ScanConfig;
 /// The environment variable naming the root directory (the writer's too). Default `trace`.
 ///
 /// ```
-/// assert_eq!(tracekit::analyzer::ENV_DIR, "TRACEKIT_DIR");
+/// assert_eq!(tracekit_analyzer::ENV_DIR, "TRACEKIT_DIR");
 /// ```
 pub const ENV_DIR: &str = "TRACEKIT_DIR";
 
 /// An invalid argument to a query.
 ///
 /// ```
-/// use tracekit::analyzer::{AnalyzeError, LogAnalyzer};
+/// use tracekit_analyzer::{AnalyzeError, LogAnalyzer};
 /// let err = LogAnalyzer::new("trace").analyze_performance("../etc", None).unwrap_err();
 /// assert!(matches!(err, AnalyzeError::InvalidComponent(_)));
 /// ```
@@ -129,7 +107,54 @@ pub enum AnalyzeError {
 /// Queries over a tracekit log directory.
 ///
 /// Cheap to build: it holds settings only, and finds the files again for every query, so it
-/// sees files rotated since the last one.
+/// sees files rotated since the last one. It answers the seed's questions from the files the
+/// writer produced (live, daily, rotated and gzip-archived), in parallel, parsing only the
+/// lines a cheap byte search (memchr/memmem) could not rule out:
+///
+/// | question | method | reads |
+/// | --- | --- | --- |
+/// | what happened to request R? | [`trace_request`](LogAnalyzer::trace_request) | main files of every component |
+/// | which errors, since when? | [`find_errors`](LogAnalyzer::find_errors) | `errors/` (the index of error records) |
+/// | how fast is component C? | [`analyze_performance`](LogAnalyzer::analyze_performance) | C's main files |
+/// | what was slow in C? | [`slow_operations`](LogAnalyzer::slow_operations) | C's main files |
+/// | what is in here? | [`summary`](LogAnalyzer::summary) | main files of every component |
+///
+/// # Counting each record once
+///
+/// Every record stands in one main file of its component (`logs/<c>/<c>.log` or one of its
+/// archives); daily files, `errors/` and `performance/` hold copies (see [`FileRole`]).
+/// Counting queries read main files only. [`find_errors`](LogAnalyzer::find_errors) reads
+/// `errors/` instead, which holds each error record once; when there is no `errors/` at all
+/// it falls back to the main files.
+///
+/// # Timing records
+///
+/// A timing record is one whose `data.duration_ms` is a number: that is what the writer's
+/// `performance/` copy holds, and what [`analyze_performance`](LogAnalyzer::analyze_performance)
+/// and [`slow_operations`](LogAnalyzer::slow_operations) measure. Span records keep their
+/// duration in `span.duration_ms` and are not timing records; they form the span tree of a
+/// [`RequestTrace`].
+///
+/// # Bad input
+///
+/// A malformed line, a partial last line, invalid UTF-8, a line longer than
+/// [`max_line_len`](LogAnalyzer::max_line_len) (16 MiB by default) or nested deeper than
+/// [`MAX_DEPTH`] is skipped and counted in the result's [`ScanReport`]; a file that cannot be
+/// read is reported there too. Lines are checked when a query looks at them: a query that
+/// rules a line out by a byte search never parses it, and
+/// [`analyze_performance`](LogAnalyzer::analyze_performance) and
+/// [`summary`](LogAnalyzer::summary) read a line in the encoder's own layout at its keys
+/// (`timestamp`, `level`, `data`, `context`) without parsing the rest; the summary, which
+/// counts every line, also checks each for UTF-8, nesting and its closing brace, and parses
+/// error records whole.
+///
+/// # Speed
+///
+/// Files are cut into 8 MiB chunks scanned in parallel (gzip files whole), read into one
+/// reused buffer per worker; a memchr/memmem search for the request id, the error's type or
+/// component, or `"duration_ms":` finds the candidate lines, and only those are parsed,
+/// borrowing their strings from the buffer. `find_errors` reads `errors/` only, the
+/// per-component queries their component's files only.
 ///
 /// | setting | default |
 /// | --- | --- |
@@ -140,13 +165,13 @@ pub enum AnalyzeError {
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
 ///
 /// # let dir = tempfile::tempdir().unwrap();
 /// let analyzer = LogAnalyzer::new(dir.path()).threads(2);
 /// let report = analyzer.find_errors(&ErrorFilter { component: Some("candidate".into()), ..ErrorFilter::default() })?;
 /// assert!(report.errors.is_empty()); // an empty directory: nothing found
-/// # Ok::<(), tracekit::analyzer::AnalyzeError>(())
+/// # Ok::<(), tracekit_analyzer::AnalyzeError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct LogAnalyzer {
@@ -172,7 +197,7 @@ impl LogAnalyzer {
     /// `archived/`). Given the `logs/` directory itself, it uses its parent.
     ///
     /// ```
-    /// # use tracekit::analyzer::LogAnalyzer;
+    /// # use tracekit_analyzer::LogAnalyzer;
     /// # let dir = tempfile::tempdir().unwrap();
     /// # std::fs::create_dir(dir.path().join("logs")).unwrap();
     /// assert_eq!(LogAnalyzer::new(dir.path().join("logs")).root(), dir.path());
@@ -195,7 +220,7 @@ impl LogAnalyzer {
     /// Worker threads for scans (at least 1).
     ///
     /// ```
-    /// # use tracekit::analyzer::LogAnalyzer;
+    /// # use tracekit_analyzer::LogAnalyzer;
     /// let a = LogAnalyzer::new("trace").threads(0);
     /// # let _ = a;
     /// ```
@@ -208,7 +233,7 @@ impl LogAnalyzer {
     /// Lines longer than this many bytes are skipped (and counted) without being buffered.
     ///
     /// ```
-    /// # use tracekit::analyzer::LogAnalyzer;
+    /// # use tracekit_analyzer::LogAnalyzer;
     /// let a = LogAnalyzer::new("trace").max_line_len(1024 * 1024);
     /// # let _ = a;
     /// ```
@@ -221,7 +246,7 @@ impl LogAnalyzer {
     /// The root directory.
     ///
     /// ```
-    /// # use tracekit::analyzer::LogAnalyzer;
+    /// # use tracekit_analyzer::LogAnalyzer;
     /// assert_eq!(LogAnalyzer::new("trace").root(), std::path::Path::new("trace"));
     /// ```
     pub fn root(&self) -> &Path {
@@ -231,7 +256,7 @@ impl LogAnalyzer {
     /// The progress of the running scan: a progress bar on another thread reads it.
     ///
     /// ```
-    /// # use tracekit::analyzer::LogAnalyzer;
+    /// # use tracekit_analyzer::LogAnalyzer;
     /// let analyzer = LogAnalyzer::new("no/such/dir");
     /// let progress = analyzer.progress();
     /// let _ = analyzer.summary();
@@ -245,8 +270,8 @@ impl LogAnalyzer {
     /// Every log file under the root, live before archived (see [`FileRole`]).
     ///
     /// ```
-    /// use tracekit::analyzer::{FileRole, LogAnalyzer};
-    /// use tracekit::exporters::{Level, LogWriter, Record};
+    /// use tracekit_analyzer::{FileRole, LogAnalyzer};
+    /// use tracekit_exporters::{Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use common::{Arg, Args};
-use tracekit::analyzer::output::{
+use tracekit_analyzer::output::{
     render_errors, render_footer, render_performance, render_slow, render_summary, Style,
 };
-use tracekit::analyzer::{ErrorFilter, ExportFilter, LogAnalyzer, ScanReport, Timestamp};
+use tracekit_analyzer::{ErrorFilter, ExportFilter, LogAnalyzer, ScanReport, Timestamp};
 
 const HELP: &str = "\
 log_analyzer: errors, performance and slow operations from the tracekit log files, and the
@@ -361,7 +361,7 @@ fn export(analyzer: &LogAnalyzer, o: &Options, filter: &ExportFilter) -> anyhow:
 
 #[cfg(feature = "otlp")]
 fn forward(analyzer: &LogAnalyzer, o: &Options) -> anyhow::Result<ExitCode> {
-    use tracekit::analyzer::forward::Forwarder;
+    use tracekit_analyzer::forward::Forwarder;
     let Some(endpoint) = o.endpoint.as_deref() else {
         bail!("forward needs --endpoint URL, e.g. http://localhost:4318");
     };

@@ -23,7 +23,7 @@ use super::{LogAnalyzer, Timestamp};
 /// Which records to export. The default exports everything.
 ///
 /// ```
-/// use tracekit::analyzer::{ExportFilter, Timestamp};
+/// use tracekit_analyzer::{ExportFilter, Timestamp};
 /// let filter = ExportFilter {
 ///     since: Timestamp::parse("2025-11-16T10:00:00Z"),
 ///     request_id: Some("req-123".into()),
@@ -45,7 +45,7 @@ impl ExportFilter {
     /// True when `record` passes the filter.
     ///
     /// ```
-    /// use tracekit::analyzer::ExportFilter;
+    /// use tracekit_analyzer::ExportFilter;
     /// let filter = ExportFilter { request_id: Some("r1".into()), ..ExportFilter::default() };
     /// assert!(filter.matches(&serde_json::json!({"request_id": "r1", "timestamp": "2025-11-16T10:00:00.000000Z"})));
     /// assert!(!filter.matches(&serde_json::json!({"request_id": "r2"})));
@@ -73,7 +73,7 @@ impl ExportFilter {
 /// The OTLP signal a record belongs to.
 ///
 /// ```
-/// use tracekit::analyzer::Signal;
+/// use tracekit_analyzer::Signal;
 /// assert_eq!(Signal::Traces.path(), "/v1/traces");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,7 +88,7 @@ impl Signal {
     /// The OTLP/HTTP path of the signal.
     ///
     /// ```
-    /// assert_eq!(tracekit::analyzer::Signal::Logs.path(), "/v1/logs");
+    /// assert_eq!(tracekit_analyzer::Signal::Logs.path(), "/v1/logs");
     /// ```
     pub fn path(self) -> &'static str {
         match self {
@@ -116,7 +116,7 @@ impl Signal {
 /// Records are grouped by resource (`service.name` and the record's `process.pid`) and scope.
 ///
 /// ```
-/// use tracekit::analyzer::OtlpBatch;
+/// use tracekit_analyzer::OtlpBatch;
 /// let mut batch = OtlpBatch::new("checkout");
 /// let record = serde_json::json!({
 ///     "timestamp": "2025-11-16T12:34:56.789123Z", "level": "WARNING", "component": "app",
@@ -145,7 +145,7 @@ impl OtlpBatch {
     /// An empty batch whose resources carry `service.name` = `service_name`.
     ///
     /// ```
-    /// let batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// let batch = tracekit_analyzer::OtlpBatch::new("recsys");
     /// assert!(batch.is_empty());
     /// ```
     pub fn new(service_name: impl Into<String>) -> OtlpBatch {
@@ -161,7 +161,7 @@ impl OtlpBatch {
     /// or a span record without valid ids and times).
     ///
     /// ```
-    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// let mut batch = tracekit_analyzer::OtlpBatch::new("recsys");
     /// assert!(!batch.push(&serde_json::json!({"message": "no timestamp"})));
     /// ```
     pub fn push(&mut self, record: &Value) -> bool {
@@ -201,7 +201,7 @@ impl OtlpBatch {
     /// The number of span records in the batch.
     ///
     /// ```
-    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// let mut batch = tracekit_analyzer::OtlpBatch::new("recsys");
     /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
     /// assert_eq!((batch.spans(), batch.logs()), (0, 1));
     /// ```
@@ -212,7 +212,7 @@ impl OtlpBatch {
     /// The number of log records in the batch (see [`spans`](Self::spans)).
     ///
     /// ```
-    /// assert_eq!(tracekit::analyzer::OtlpBatch::new("recsys").logs(), 0);
+    /// assert_eq!(tracekit_analyzer::OtlpBatch::new("recsys").logs(), 0);
     /// ```
     pub fn logs(&self) -> usize {
         self.logs
@@ -221,7 +221,7 @@ impl OtlpBatch {
     /// True when the batch holds nothing.
     ///
     /// ```
-    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").is_empty());
+    /// assert!(tracekit_analyzer::OtlpBatch::new("recsys").is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
@@ -230,7 +230,7 @@ impl OtlpBatch {
     /// Empties the batch.
     ///
     /// ```
-    /// let mut batch = tracekit::analyzer::OtlpBatch::new("recsys");
+    /// let mut batch = tracekit_analyzer::OtlpBatch::new("recsys");
     /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
     /// batch.clear();
     /// assert!(batch.is_empty() && batch.logs_request().is_none());
@@ -244,7 +244,7 @@ impl OtlpBatch {
     /// The `ExportTraceServiceRequest` of the span records, or `None` without any.
     ///
     /// ```
-    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").traces_request().is_none());
+    /// assert!(tracekit_analyzer::OtlpBatch::new("recsys").traces_request().is_none());
     /// ```
     pub fn traces_request(&self) -> Option<Value> {
         self.request(Signal::Traces)
@@ -254,7 +254,7 @@ impl OtlpBatch {
     /// [type's example](OtlpBatch)).
     ///
     /// ```
-    /// assert!(tracekit::analyzer::OtlpBatch::new("recsys").logs_request().is_none());
+    /// assert!(tracekit_analyzer::OtlpBatch::new("recsys").logs_request().is_none());
     /// ```
     pub fn logs_request(&self) -> Option<Value> {
         self.request(Signal::Logs)
@@ -263,7 +263,7 @@ impl OtlpBatch {
     /// The request body of `signal`, or `None` when the batch holds none of it.
     ///
     /// ```
-    /// use tracekit::analyzer::{OtlpBatch, Signal};
+    /// use tracekit_analyzer::{OtlpBatch, Signal};
     /// let mut batch = OtlpBatch::new("recsys");
     /// batch.push(&serde_json::json!({"timestamp": "2025-11-16T12:00:00Z", "level": "INFO"}));
     /// assert_eq!(batch.request(Signal::Logs), batch.logs_request());
@@ -307,7 +307,7 @@ impl OtlpBatch {
 /// What [`LogAnalyzer::export_otlp_json`] wrote.
 ///
 /// ```
-/// let r = tracekit::analyzer::ExportReport::default();
+/// let r = tracekit_analyzer::ExportReport::default();
 /// assert_eq!(r.spans + r.logs, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -336,8 +336,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::{ExportFilter, LogAnalyzer};
-    /// use tracekit::exporters::{Level, LogWriter, Record};
+    /// use tracekit_analyzer::{ExportFilter, LogAnalyzer};
+    /// use tracekit_exporters::{Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;

@@ -14,6 +14,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tracekit_exporters::layout::{self, Key};
+use tracekit_exporters::Level;
 
 use super::scan::SkipReason;
 use super::time::{parse_rfc3339, Timestamp};
@@ -21,7 +23,7 @@ use super::time::{parse_rfc3339, Timestamp};
 /// Lines nested deeper than this many objects/arrays are skipped (and counted).
 ///
 /// ```
-/// assert!(tracekit::analyzer::MAX_DEPTH < 128); // serde_json's own recursion limit
+/// assert!(tracekit_analyzer::MAX_DEPTH < 128); // serde_json's own recursion limit
 /// ```
 pub const MAX_DEPTH: usize = 64;
 
@@ -153,7 +155,8 @@ impl<'a> RecordView<'a> {
 
     /// `data.duration_ms` when it is a finite number: the mark of a timing record.
     pub(crate) fn duration_ms(&self) -> Option<f64> {
-        let v: f64 = serde_json::from_str(last_field(self.data?, "duration_ms")?.get()).ok()?;
+        let v: f64 =
+            serde_json::from_str(last_field(self.data?, layout::DURATION_MS.name())?.get()).ok()?;
         v.is_finite().then_some(v)
     }
 
@@ -161,7 +164,7 @@ impl<'a> RecordView<'a> {
     /// group by.
     pub(crate) fn function(&self) -> Cow<'_, str> {
         self.context
-            .and_then(|c| last_field(c, "function"))
+            .and_then(|c| last_field(c, layout::FUNCTION.name()))
             .and_then(|f| serde_json::from_str::<Str<'_>>(f.get()).ok())
             .map(|f| f.0)
             .unwrap_or_else(|| Cow::Borrowed(self.message.as_str()))
@@ -203,8 +206,8 @@ impl<'a> RecordView<'a> {
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
-/// use tracekit::exporters::{Exception, Level, LogWriter, Record};
+/// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit_exporters::{Exception, Level, LogWriter, Record};
 ///
 /// # let dir = tempfile::tempdir()?;
 /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -270,8 +273,8 @@ impl LogEntry {
     /// `data.duration_ms` when it is a number.
     ///
     /// ```
-    /// # let entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
-    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "INFO".into(),
+    /// # let entry: tracekit_analyzer::LogEntry = tracekit_analyzer::LogEntry {
+    /// #     timestamp: tracekit_analyzer::Timestamp::from_micros(0), level: "INFO".into(),
     /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
     /// #     session_id: None, trace_id: None, span_id: None, message: "m".into(),
     /// #     data: Some(serde_json::json!({"duration_ms": 12.5})), context: None,
@@ -279,14 +282,17 @@ impl LogEntry {
     /// assert_eq!(entry.duration_ms(), Some(12.5));
     /// ```
     pub fn duration_ms(&self) -> Option<f64> {
-        self.data.as_ref()?.get("duration_ms")?.as_f64()
+        self.data
+            .as_ref()?
+            .get(layout::DURATION_MS.name())?
+            .as_f64()
     }
 
     /// `context.function`, else the message.
     ///
     /// ```
-    /// # let mut entry: tracekit::analyzer::LogEntry = tracekit::analyzer::LogEntry {
-    /// #     timestamp: tracekit::analyzer::Timestamp::from_micros(0), level: "ERROR".into(),
+    /// # let mut entry: tracekit_analyzer::LogEntry = tracekit_analyzer::LogEntry {
+    /// #     timestamp: tracekit_analyzer::Timestamp::from_micros(0), level: "ERROR".into(),
     /// #     component: "c".into(), logger: None, request_id: None, user_id: None,
     /// #     session_id: None, trace_id: None, span_id: None, message: "ranked".into(),
     /// #     data: None, context: None, exception: None, span: None };
@@ -298,7 +304,7 @@ impl LogEntry {
     pub fn function(&self) -> &str {
         self.context
             .as_ref()
-            .and_then(|c| c.get("function"))
+            .and_then(|c| c.get(layout::FUNCTION.name()))
             .and_then(|f| f.as_str())
             .unwrap_or(&self.message)
     }
@@ -312,7 +318,7 @@ impl LogEntry {
 /// The `exception` object of a [`LogEntry`].
 ///
 /// ```
-/// let e = tracekit::analyzer::ExceptionInfo { kind: Some("ValueError".into()), message: None, traceback: None };
+/// let e = tracekit_analyzer::ExceptionInfo { kind: Some("ValueError".into()), message: None, traceback: None };
 /// assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({"type": "ValueError"}));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -328,8 +334,11 @@ pub struct ExceptionInfo {
     pub traceback: Option<String>,
 }
 
+/// True for the names of the levels [`Level::is_error`] calls errors.
 pub(crate) fn is_error_level(level: &[u8]) -> bool {
-    level == b"ERROR" || level == b"CRITICAL"
+    const ERROR: &[u8] = Level::ERROR.as_str().as_bytes();
+    const CRITICAL: &[u8] = Level::CRITICAL.as_str().as_bytes();
+    level == ERROR || level == CRITICAL
 }
 
 /// True when `line` nests objects and arrays deeper than [`MAX_DEPTH`]. Lines with fewer
@@ -365,17 +374,24 @@ pub(crate) fn too_deep(line: &[u8]) -> bool {
     false
 }
 
-/// The contract's fixed prefix: `{"timestamp":"<27 bytes>","level":"`.
-const TS_START: usize = 14;
-const TS_END: usize = TS_START + 27;
-const LEVEL_START: usize = TS_END + 11;
+/// The encoder's fixed head: `{"timestamp":"<timestamp>","level":"`, from
+/// [`tracekit_exporters::layout`].
+const TS_START: usize = layout::TIMESTAMP_AT;
+const TS_END: usize = TS_START + layout::TIMESTAMP_LEN;
+const LEVEL_START: usize = layout::LEVEL_AT;
+
+/// True when `line` starts with the encoder's fixed head.
+fn has_encoder_head(line: &[u8]) -> bool {
+    line.len() > LEVEL_START
+        && line.starts_with(layout::LINE_START)
+        && &line[TS_END..LEVEL_START] == layout::BEFORE_LEVEL
+}
 
 /// The timestamp of a line written by the tracekit encoder, read at its fixed place without
 /// parsing the line; `None` for any other layout (the caller then parses).
 pub(crate) fn quick_timestamp(line: &[u8]) -> Option<i64> {
-    if line.len() > LEVEL_START && line.starts_with(b"{\"timestamp\":\"") {
+    if has_encoder_head(line) {
         parse_rfc3339(&line[TS_START..TS_END])
-            .filter(|_| &line[TS_END..LEVEL_START] == b"\",\"level\":\"")
     } else {
         None
     }
@@ -383,10 +399,7 @@ pub(crate) fn quick_timestamp(line: &[u8]) -> Option<i64> {
 
 /// The level of a line written by the tracekit encoder, at its fixed place.
 pub(crate) fn quick_level(line: &[u8]) -> Option<&[u8]> {
-    if line.len() > LEVEL_START
-        && line.starts_with(b"{\"timestamp\":\"")
-        && &line[TS_END..LEVEL_START] == b"\",\"level\":\""
-    {
+    if has_encoder_head(line) {
         let rest = &line[LEVEL_START..];
         let end = memchr::memchr(b'"', rest)?;
         Some(&rest[..end])
@@ -399,14 +412,14 @@ pub(crate) fn quick_level(line: &[u8]) -> Option<&[u8]> {
 /// JSON-escaped the way serde_json escapes (the encoder agrees for every character that is
 /// not a control, DEL, C1 or U+2028/9; for those the prefilter may miss, so callers only use
 /// it for values without them).
-pub(crate) fn key_value_needle(key: &str, value: &str) -> Option<Vec<u8>> {
+pub(crate) fn key_value_needle(key: Key, value: &str) -> Option<Vec<u8>> {
     let plain = value
         .chars()
         .all(|c| !c.is_control() && c != '\u{7f}' && c != '\u{2028}' && c != '\u{2029}');
     if !plain {
         return None;
     }
-    let mut needle = format!("\"{key}\":").into_bytes();
+    let mut needle = key.quoted().to_vec();
     needle.extend(serde_json::to_string(value).ok()?.into_bytes());
     Some(needle)
 }
@@ -469,12 +482,24 @@ mod tests {
     }
 
     #[test]
+    fn error_levels_are_the_exporters_error_levels() {
+        for level in Level::ALL {
+            assert_eq!(
+                is_error_level(level.as_str().as_bytes()),
+                level.is_error(),
+                "{level}"
+            );
+        }
+        assert!(!is_error_level(b"error") && !is_error_level(b""));
+    }
+
+    #[test]
     fn needles_match_the_encoding() {
         assert_eq!(
-            key_value_needle("request_id", "req-\"1\"").unwrap(),
+            key_value_needle(layout::REQUEST_ID, "req-\"1\"").unwrap(),
             br#""request_id":"req-\"1\"""#.to_vec()
         );
-        assert_eq!(key_value_needle("request_id", "a\nb"), None);
+        assert_eq!(key_value_needle(layout::REQUEST_ID, "a\nb"), None);
     }
 }
 
@@ -506,22 +531,33 @@ pub(crate) struct TimingReader {
     message: memchr::memmem::Finder<'static>,
     duration: memchr::memmem::Finder<'static>,
     function: memchr::memmem::Finder<'static>,
+    /// What stands between the message and the data's first key, and between the duration
+    /// and the function's value, in the encoder's layout: `,"data":{` and
+    /// `},"context":{"function":"`.
+    after_message: Vec<u8>,
+    before_function: Vec<u8>,
 }
 
-/// The key of a timing record's duration, in `data`.
-pub(crate) const DURATION: &[u8] = b"\"duration_ms\":";
-
-/// What stands between the message and the data's first key, and between the duration and
-/// the function's value, in the encoder's layout.
-const AFTER_MESSAGE: &[u8] = b",\"data\":{";
-const BEFORE_FUNCTION: &[u8] = b"},\"context\":{\"function\":\"";
+/// The key of a timing record's duration, in `data`: `"duration_ms":`.
+pub(crate) const DURATION: &[u8] = layout::DURATION_MS.quoted();
 
 impl TimingReader {
     pub(crate) fn new() -> TimingReader {
+        // `","message":"`: the top-level message follows a string value.
+        let message = [b"\"", layout::MESSAGE.fragment(), b"\""].concat();
         TimingReader {
-            message: memchr::memmem::Finder::new(b"\",\"message\":\""),
+            message: memchr::memmem::Finder::new(&message).into_owned(),
             duration: memchr::memmem::Finder::new(DURATION),
-            function: memchr::memmem::Finder::new(b"\"function\":"),
+            function: memchr::memmem::Finder::new(layout::FUNCTION.quoted()),
+            after_message: [layout::DATA.fragment(), b"{"].concat(),
+            before_function: [
+                b"}",
+                layout::CONTEXT.fragment(),
+                b"{",
+                layout::FUNCTION.quoted(),
+                b"\"",
+            ]
+            .concat(),
         }
     }
 
@@ -559,10 +595,14 @@ impl TimingReader {
     /// `"function":` after the function's value, neither is repeated (a repeated key counts
     /// last, as in the full parse). `key` is where the line's only `"duration_ms":` stands.
     fn encoder_timing<'a>(&self, line: &'a [u8], m: usize, key: usize) -> Option<FastTiming<'a>> {
-        let mut c = Cursor { b: line, i: m + 12 };
+        // At the message's opening quote.
+        let mut c = Cursor {
+            b: line,
+            i: m + 1 + layout::MESSAGE.fragment().len(),
+        };
         c.string()?; // the message
-        let data = c.i + AFTER_MESSAGE.len();
-        if line.get(c.i..data)? != AFTER_MESSAGE
+        let data = c.i + self.after_message.len();
+        if line.get(c.i..data)? != self.after_message
             || key < data
             || memchr::memchr3(b'{', b'[', b'}', &line[data..key]).is_some()
         {
@@ -570,8 +610,8 @@ impl TimingReader {
         }
         c.i = key + DURATION.len();
         let ms = c.number()?;
-        let after = c.i + BEFORE_FUNCTION.len();
-        if line.get(c.i..after)? != BEFORE_FUNCTION {
+        let after = c.i + self.before_function.len();
+        if line.get(c.i..after)? != self.before_function {
             return None;
         }
         c.i = after - 1;
@@ -595,6 +635,11 @@ impl TimingReader {
 /// Only the top level up to `context` is checked; what follows is not looked at. Starts at
 /// byte `start`, where a top-level key begins.
 fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
+    const DATA: &[u8] = layout::DATA.name().as_bytes();
+    const DURATION_MS: &[u8] = layout::DURATION_MS.name().as_bytes();
+    const CONTEXT: &[u8] = layout::CONTEXT.name().as_bytes();
+    const FUNCTION: &[u8] = layout::FUNCTION.name().as_bytes();
+    const MESSAGE: &[u8] = layout::MESSAGE.name().as_bytes();
     let mut c = Cursor { b: line, i: start };
     let mut message: Option<(&[u8], bool)> = None;
     let mut duration: Option<f64> = None;
@@ -604,7 +649,7 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
         let (key, _) = c.string()?;
         c.byte(b':')?;
         match key {
-            b"data" => {
+            DATA => {
                 seen_data = true;
                 c.byte(b'{')?;
                 if c.peek()? != b'}' {
@@ -614,7 +659,7 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
                             return None;
                         };
                         c.byte(b':')?;
-                        if k == b"duration_ms" {
+                        if k == DURATION_MS {
                             duration = c.number();
                             if duration.is_none() {
                                 c.skip_value()?;
@@ -630,14 +675,14 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
                     c.i += 1;
                 }
             }
-            b"context" => {
+            CONTEXT => {
                 c.byte(b'{')?;
                 while c.peek()? != b'}' {
                     let (k, false) = c.string()? else {
                         return None;
                     };
                     c.byte(b':')?;
-                    if k != b"function" {
+                    if k != FUNCTION {
                         c.skip_value()?;
                     } else if c.peek()? == b'"' {
                         function = Some(c.string()?);
@@ -653,7 +698,7 @@ fn fast_timing_at(line: &[u8], start: usize) -> Option<FastTiming<'_>> {
                 }
                 break; // everything the analyzer needs comes before this point
             }
-            b"message" => message = Some(c.string()?),
+            MESSAGE => message = Some(c.string()?),
             _ if seen_data => c.skip_value()?,
             // Before `data`, the encoder writes only strings.
             _ => {
@@ -916,6 +961,64 @@ mod fast_tests {
             assert_eq!(read, Some(full(line)), "{tail}");
             if let Some(fast) = at_landmarks {
                 assert_eq!(Some(fast), read, "{tail}");
+            }
+        }
+    }
+
+    /// Lines written by the real encoder take every fast path: the head at its fixed
+    /// places, the timing record at its landmarks, the needles; so a change of the
+    /// encoder's layout that the constants of `tracekit_exporters::layout` do not follow
+    /// fails here rather than quietly sending every line to the full parse.
+    #[test]
+    fn the_encoders_own_lines_take_the_fast_paths() {
+        use opentelemetry::trace::{SpanId, TraceId};
+        use tracekit_exporters::{CodeContext, Exception, Record, RecordEncoder, Value};
+
+        let data = [("n", Value::U64(3)), ("duration_ms", Value::F64(128.04))];
+        let context = CodeContext {
+            function: Some("rank_candidates"),
+            file: Some("ranking.rs"),
+            line: Some(91),
+            ..CodeContext::default()
+        };
+        let exception = Exception {
+            kind: "SourceTimeout",
+            message: "m",
+            traceback: None,
+        };
+        let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let timing = Record::new(Level::INFO, "ranking", "say \"q\"")
+            .logger("ranking")
+            .request_id("req-1")
+            .trace(trace_id, SpanId::from_hex("b7ad6b7169203331").unwrap())
+            .data(&data)
+            .context(context);
+        let error = Record::new(Level::CRITICAL, "ranking", "failed")
+            .request_id("req-1")
+            .exception(exception);
+        let reader = TimingReader::new();
+        for (record, is_timing) in [(timing, true), (error, false)] {
+            let mut line = Vec::new();
+            RecordEncoder::default().encode(&record, &mut line);
+            line.pop(); // the '\n'
+            let view = RecordView::parse(&line).unwrap();
+            assert_eq!(quick_timestamp(&line), Some(view.micros));
+            assert_eq!(quick_level(&line), Some(view.level.as_str().as_bytes()));
+            assert_eq!(quick_level(&line).is_some_and(is_error_level), !is_timing);
+            let needle = key_value_needle(layout::REQUEST_ID, "req-1").unwrap();
+            assert!(memchr::memmem::find(&line, &needle).is_some());
+            if is_timing {
+                let m = reader.message.find(&line).unwrap();
+                let key = reader.duration.find(&line).unwrap();
+                let fast = reader.encoder_timing(&line, m, key);
+                assert_eq!(
+                    fast,
+                    Some(FastTiming::Timing(128.04, "rank_candidates".into()))
+                );
+                assert_eq!(fast, Some(full(&line)));
+            } else {
+                let needle = key_value_needle(layout::EXCEPTION_TYPE, "SourceTimeout").unwrap();
+                assert!(memchr::memmem::find(&line, &needle).is_some());
             }
         }
     }

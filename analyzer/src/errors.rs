@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use memchr::memmem::Finder;
 use serde::Serialize;
+use tracekit_exporters::layout;
 
 use super::files::{self, FileRole, LogFile};
 use super::record::{key_value_needle, quick_level, quick_timestamp, LogEntry, RecordView};
@@ -19,7 +20,7 @@ use super::{check_component, AnalyzeError, LogAnalyzer};
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, Timestamp};
+/// use tracekit_analyzer::{ErrorFilter, Timestamp};
 ///
 /// let filter = ErrorFilter {
 ///     component: Some("candidate".into()),
@@ -48,7 +49,7 @@ pub struct ErrorFilter {
 /// Where the error records were read from.
 ///
 /// ```
-/// use tracekit::analyzer::ErrorSource;
+/// use tracekit_analyzer::ErrorSource;
 /// assert_eq!(serde_json::to_value(ErrorSource::ErrorsIndex).unwrap(), "errors_index");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,7 +64,7 @@ pub enum ErrorSource {
 /// The answer of [`LogAnalyzer::find_errors`].
 ///
 /// ```
-/// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
+/// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
 /// let report = LogAnalyzer::new("no/such/dir").find_errors(&ErrorFilter::default()).unwrap();
 /// assert_eq!((report.total, report.errors.len(), report.scan.files), (0, 0, 0));
 /// ```
@@ -102,8 +103,8 @@ impl LogAnalyzer {
     /// # Examples
     ///
     /// ```
-    /// use tracekit::analyzer::{ErrorFilter, LogAnalyzer};
-    /// use tracekit::exporters::{Exception, Level, LogWriter, Record};
+    /// use tracekit_analyzer::{ErrorFilter, LogAnalyzer};
+    /// use tracekit_exporters::{Exception, Level, LogWriter, Record};
     ///
     /// # let dir = tempfile::tempdir()?;
     /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
@@ -167,9 +168,9 @@ impl LogAnalyzer {
         // The rarest needle finds candidate lines; the others confirm them cheaply.
         let mut needles: Vec<Vec<u8>> = Vec::new();
         for (key, value) in [
-            ("request_id", &filter.request_id),
-            ("type", &filter.error_type),
-            ("component", &filter.component),
+            (layout::REQUEST_ID, &filter.request_id),
+            (layout::EXCEPTION_TYPE, &filter.error_type),
+            (layout::COMPONENT, &filter.component),
         ] {
             if let Some(v) = value {
                 // A value the prefilter cannot express is checked after parsing only.

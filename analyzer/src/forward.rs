@@ -42,7 +42,7 @@ use super::{OtlpBatch, Signal};
 /// Why forwarding stopped.
 ///
 /// ```
-/// use tracekit::analyzer::forward::ForwardError;
+/// use tracekit_analyzer::forward::ForwardError;
 /// let e = ForwardError::Rejected { url: "http://c/v1/logs".into(), status: 400, body: "bad".into() };
 /// assert!(e.to_string().contains("400"));
 /// ```
@@ -89,7 +89,7 @@ pub enum ForwardError {
 /// What one [`Forwarder::run`] sent.
 ///
 /// ```
-/// let r = tracekit::analyzer::forward::ForwardReport::default();
+/// let r = tracekit_analyzer::forward::ForwardReport::default();
 /// assert_eq!(r.requests, 0);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -111,14 +111,14 @@ pub struct ForwardReport {
 /// # Examples
 ///
 /// ```no_run
-/// use tracekit::analyzer::forward::Forwarder;
+/// use tracekit_analyzer::forward::Forwarder;
 ///
 /// let forwarder = Forwarder::new("trace", "http://localhost:4318")?
 ///     .service_name("recsys")
 ///     .batch_size(512);
 /// let report = forwarder.run()?; // everything new since the last run
 /// println!("{} log records, {} spans", report.logs, report.spans);
-/// # Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+/// # Ok::<(), tracekit_analyzer::forward::ForwardError>(())
 /// ```
 #[derive(Debug)]
 pub struct Forwarder {
@@ -135,7 +135,7 @@ pub struct Forwarder {
 /// The default number of records per request.
 ///
 /// ```
-/// assert_eq!(tracekit::analyzer::forward::DEFAULT_BATCH_SIZE, 512);
+/// assert_eq!(tracekit_analyzer::forward::DEFAULT_BATCH_SIZE, 512);
 /// ```
 pub const DEFAULT_BATCH_SIZE: usize = 512;
 /// Largest request body gathered before it is sent, in bytes of records.
@@ -149,7 +149,7 @@ impl Forwarder {
     /// checkpoint in `root/analysis/forward.checkpoint.json`.
     ///
     /// ```
-    /// use tracekit::analyzer::forward::{ForwardError, Forwarder};
+    /// use tracekit_analyzer::forward::{ForwardError, Forwarder};
     /// assert!(Forwarder::new("trace", "http://localhost:4318").is_ok());
     /// assert!(matches!(Forwarder::new("trace", "localhost:4318"), Err(ForwardError::InvalidEndpoint(_))));
     /// ```
@@ -179,9 +179,9 @@ impl Forwarder {
     /// The checkpoint file.
     ///
     /// ```
-    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # use tracekit_analyzer::forward::Forwarder;
     /// let f = Forwarder::new("trace", "http://localhost:4318")?.checkpoint("/var/lib/fwd.json");
-    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// # drop(f); Ok::<(), tracekit_analyzer::forward::ForwardError>(())
     /// ```
     #[must_use]
     pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
@@ -192,9 +192,9 @@ impl Forwarder {
     /// The resources' `service.name` (default `unknown_service`).
     ///
     /// ```
-    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # use tracekit_analyzer::forward::Forwarder;
     /// let f = Forwarder::new("trace", "http://localhost:4318")?.service_name("recsys");
-    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// # drop(f); Ok::<(), tracekit_analyzer::forward::ForwardError>(())
     /// ```
     #[must_use]
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
@@ -205,9 +205,9 @@ impl Forwarder {
     /// Records per request (default [`DEFAULT_BATCH_SIZE`], at least 1).
     ///
     /// ```
-    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # use tracekit_analyzer::forward::Forwarder;
     /// let f = Forwarder::new("trace", "http://localhost:4318")?.batch_size(100);
-    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// # drop(f); Ok::<(), tracekit_analyzer::forward::ForwardError>(())
     /// ```
     #[must_use]
     pub fn batch_size(mut self, n: usize) -> Self {
@@ -218,9 +218,9 @@ impl Forwarder {
     /// At most `records_per_second` records a second, to spare the endpoint.
     ///
     /// ```
-    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # use tracekit_analyzer::forward::Forwarder;
     /// let f = Forwarder::new("trace", "http://localhost:4318")?.max_rate(5000.0);
-    /// # drop(f); Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// # drop(f); Ok::<(), tracekit_analyzer::forward::ForwardError>(())
     /// ```
     #[must_use]
     pub fn max_rate(mut self, records_per_second: f64) -> Self {
@@ -231,12 +231,12 @@ impl Forwarder {
     /// Sends every record not yet acknowledged, saving the checkpoint after each batch.
     ///
     /// ```
-    /// # use tracekit::analyzer::forward::Forwarder;
+    /// # use tracekit_analyzer::forward::Forwarder;
     /// # let dir = tempfile::tempdir().unwrap();
     /// // Nothing to send: no request is made.
     /// let report = Forwarder::new(dir.path(), "http://127.0.0.1:9")?.run()?;
     /// assert_eq!(report.requests, 0);
-    /// # Ok::<(), tracekit::analyzer::forward::ForwardError>(())
+    /// # Ok::<(), tracekit_analyzer::forward::ForwardError>(())
     /// ```
     pub fn run(&self) -> Result<ForwardReport, ForwardError> {
         let mut checkpoint = Checkpoint::load(&self.checkpoint)?;

@@ -8,7 +8,7 @@
 //! # Examples
 //!
 //! ```
-//! use tracekit::analyzer::{html::render_html, LogAnalyzer};
+//! use tracekit_analyzer::{html::render_html, LogAnalyzer};
 //!
 //! let trace = LogAnalyzer::new("no/such/dir").trace_request("<req>");
 //! let page = render_html(&trace);
@@ -24,7 +24,7 @@ use super::{LogEntry, RequestTrace, Timestamp};
 /// `s` escaped for HTML text and attribute values; control characters shown as escapes.
 ///
 /// ```
-/// use tracekit::analyzer::html::escape_html;
+/// use tracekit_analyzer::html::escape_html;
 /// assert_eq!(escape_html("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
 /// ```
 pub fn escape_html(s: &str) -> String {
@@ -57,7 +57,7 @@ pre{margin:0;white-space:pre-wrap;font-size:12px}code{font-size:12px}";
 /// The page for `trace` (see the module example).
 ///
 /// ```
-/// use tracekit::analyzer::{html::render_html, LogAnalyzer};
+/// use tracekit_analyzer::{html::render_html, LogAnalyzer};
 /// let page = render_html(&LogAnalyzer::new("no/such/dir").trace_request("r"));
 /// assert!(page.contains("no records found") && page.ends_with("</html>\n"));
 /// ```

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use common::{Arg, Args};
-use tracekit::analyzer::html::render_html;
-use tracekit::analyzer::output::{render_footer, render_trace, Style};
-use tracekit::analyzer::LogAnalyzer;
+use tracekit_analyzer::html::render_html;
+use tracekit_analyzer::output::{render_footer, render_trace, Style};
+use tracekit_analyzer::LogAnalyzer;
 
 const HELP: &str = "\
 trace_request: what happened to one request, from the tracekit log files
@@ -91,7 +91,7 @@ fn run() -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             std::io::stderr(),
             "trace_request: no records of request {:?} in {} files under {} (logs/ and archived/)",
-            tracekit::analyzer::output::escape_control(&request_id),
+            tracekit_analyzer::output::escape_control(&request_id),
             trace.scan.files,
             analyzer.root().display()
         );

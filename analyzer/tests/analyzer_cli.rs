@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use analyzer_common::{build, close, percentile, Dataset, Spec};
 use serde_json::Value;
-use tracekit::analyzer::Timestamp;
 use tracekit::exporters::{Level, Record};
+use tracekit_analyzer::Timestamp;
 
 fn data() -> &'static Dataset {
     static DATA: OnceLock<Dataset> = OnceLock::new();

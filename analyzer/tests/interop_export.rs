@@ -7,6 +7,7 @@
 //! decodes the hex text as base64; the ids round-trip when the decoded bytes encode back to
 //! the very same text, which the script prints and the test compares with the records.
 
+#[path = "../../tests/interop_support/mod.rs"]
 mod interop_support;
 
 use std::error::Error;

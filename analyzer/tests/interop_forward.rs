@@ -3,6 +3,7 @@
 //! repeats a file; only the retryable statuses are retried.
 #![cfg(feature = "otlp")]
 
+#[path = "../../tests/interop_support/mod.rs"]
 mod interop_support;
 
 use std::collections::BTreeMap;

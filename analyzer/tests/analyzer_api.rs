@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use analyzer_common::{build, close, files_with, percentile, Dataset, Spec, STAGES};
-use tracekit::analyzer::{ErrorFilter, ErrorSource, FileRole, LogAnalyzer, SkipReason, Timestamp};
+use tracekit_analyzer::{ErrorFilter, ErrorSource, FileRole, LogAnalyzer, SkipReason, Timestamp};
 
 fn data() -> &'static Dataset {
     static DATA: OnceLock<Dataset> = OnceLock::new();
@@ -349,7 +349,7 @@ fn find_errors_falls_back_to_component_files_without_errors_dir() {
     assert_eq!(typed.total as usize, want);
 }
 
-fn check_stats(got: &tracekit::analyzer::DurationStats, values: &[f64]) {
+fn check_stats(got: &tracekit_analyzer::DurationStats, values: &[f64]) {
     assert_eq!(got.count as usize, values.len());
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     assert!(close(got.mean, mean));

@@ -34,7 +34,7 @@ const READ_BLOCK: usize = 256 * 1024;
 /// Why a line was skipped.
 ///
 /// ```
-/// use tracekit::analyzer::SkipReason;
+/// use tracekit_analyzer::SkipReason;
 /// assert_eq!(SkipReason::Malformed.to_string(), "malformed");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -67,7 +67,7 @@ impl std::fmt::Display for SkipReason {
 /// Skipped lines of one file, for one reason.
 ///
 /// ```
-/// use tracekit::analyzer::{SkipReason, Skipped};
+/// use tracekit_analyzer::{SkipReason, Skipped};
 /// let s = Skipped { file: "candidate/candidate.log".into(), reason: SkipReason::Malformed, lines: 3 };
 /// assert_eq!(s.to_string(), "skipped 3 malformed lines in candidate/candidate.log");
 /// ```
@@ -95,7 +95,7 @@ impl std::fmt::Display for Skipped {
 /// A file that could not be read (or only partly: a corrupt gzip stream).
 ///
 /// ```
-/// use tracekit::analyzer::FileError;
+/// use tracekit_analyzer::FileError;
 /// let e = FileError { file: "x/x.log".into(), error: "permission denied".into() };
 /// assert_eq!(e.to_string(), "x/x.log: permission denied");
 /// ```
@@ -116,7 +116,7 @@ impl std::fmt::Display for FileError {
 /// What a query read: files, bytes, skipped lines and unreadable files.
 ///
 /// ```
-/// use tracekit::analyzer::ScanReport;
+/// use tracekit_analyzer::ScanReport;
 /// let r = ScanReport::default();
 /// assert_eq!(r.skipped_lines(), 0);
 /// ```
@@ -136,7 +136,7 @@ impl ScanReport {
     /// All skipped lines.
     ///
     /// ```
-    /// use tracekit::analyzer::{ScanReport, SkipReason, Skipped};
+    /// use tracekit_analyzer::{ScanReport, SkipReason, Skipped};
     /// let s = |lines| Skipped { file: "a/a.log".into(), reason: SkipReason::Partial, lines };
     /// let r = ScanReport { skipped: vec![s(1), s(2)], ..ScanReport::default() };
     /// assert_eq!(r.skipped_lines(), 3);
@@ -149,7 +149,7 @@ impl ScanReport {
 /// Live progress of the running scan, for a progress bar.
 ///
 /// ```
-/// use tracekit::analyzer::LogAnalyzer;
+/// use tracekit_analyzer::LogAnalyzer;
 /// let analyzer = LogAnalyzer::new("no/such/dir");
 /// let p = analyzer.progress();
 /// assert_eq!(p.done_bytes(), 0);
@@ -604,7 +604,7 @@ fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyzer::files::FileRole;
+    use crate::files::FileRole;
 
     fn file(dir: &std::path::Path, name: &str, content: &[u8]) -> LogFile {
         let path = dir.join(name);

@@ -14,7 +14,7 @@ use serde::Serialize;
 /// # Examples
 ///
 /// ```
-/// use tracekit::analyzer::DurationStats;
+/// use tracekit_analyzer::DurationStats;
 ///
 /// let s = DurationStats::from_values(vec![4.0, 1.0, 3.0, 2.0]).unwrap();
 /// assert_eq!((s.count, s.min, s.max, s.mean), (4, 1.0, 4.0, 2.5));
@@ -100,7 +100,7 @@ impl DurationStats {
 /// The `p` quantile (0 to 1) of sorted, non-empty `values`, by linear interpolation.
 ///
 /// ```
-/// use tracekit::analyzer::percentile_sorted;
+/// use tracekit_analyzer::percentile_sorted;
 /// let v = [10.0, 20.0, 30.0, 40.0, 50.0];
 /// assert_eq!(percentile_sorted(&v, 0.5), 30.0);
 /// assert_eq!(percentile_sorted(&v, 0.9), 46.0);

@@ -8,9 +8,9 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use tracekit::analyzer::fuzzing::{check_line, parse_line};
-use tracekit::analyzer::{SkipReason, Timestamp};
 use tracekit::exporters::{CodeContext, Level, Record, RecordEncoder};
+use tracekit_analyzer::fuzzing::{check_line, parse_line};
+use tracekit_analyzer::{SkipReason, Timestamp};
 
 const STRING_KEYS: [&str; 9] = [
     "level",
