@@ -44,8 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 mod common;
 
 use common::{time_in_chunks, CHUNK};
-use criterion::measurement::WallTime;
-use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{Bencher, BenchmarkId, Criterion, SamplingMode, Throughput};
 use opentelemetry::logs::AnyValue;
 use opentelemetry_appender_tracing::layer::{OpenTelemetryTracingBridge, TracingSpanAttributes};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -659,43 +658,98 @@ impl Sustained {
     }
 }
 
-/// Opening and closing a `LogContext` inside the request context (its span, baggage and span
-/// record), timed in chunks with the writer flushed between them outside the timing, as the
-/// events are; returns the mean over every timed chunk.
-fn log_context_open_close(group: &mut BenchmarkGroup<'_, WallTime>, anchor: &Anchor) -> Duration {
-    let Sink::Tracekit { guard, .. } = &anchor.sink else {
-        unreachable!("tracekit only")
-    };
-    let (mut nanos, mut count) = (0u128, 0u64);
-    group.bench_function(
-        BenchmarkId::new("log_context_open_close", "tracekit"),
-        |b| {
-            b.iter_custom(|iters| {
-                let total = time_in_chunks(
-                    iters,
-                    |_| guard.writer().flush().expect("tracekit flush"),
-                    || {
-                        let cx = LogContext::new()
-                            .request_id(black_box("req-1"))
-                            .user_id("user-1")
-                            .enter();
-                        drop(black_box(cx));
-                    },
-                );
-                nanos += total.as_nanos();
-                count += iters;
-                total
-            })
-        },
-    );
-    Duration::from_nanos((nanos / u128::from(count.max(1))) as u64)
+/// A request as a span: open, one event, close (the span's record written), timed in chunks
+/// with the writer flushed between them outside the timing, as the events are. tracekit: a
+/// `LogContext` with the three ids; the anchor: a plain `info_span!` with the same fields
+/// bridged by tracing-opentelemetry (its defaults: the event becomes a span event) into an
+/// SDK tracer provider whose simple processor feeds the same `FileSpanExporter`, the
+/// standard stack without tracekit's layer. Returns the means (tracekit, anchor).
+fn request_spans(c: &mut Criterion) -> (Duration, Duration) {
+    use opentelemetry::trace::TracerProvider as _;
+
+    let mut group = c.benchmark_group("anchors_request");
+    group.throughput(Throughput::Elements(1));
+    let mut means = [Duration::ZERO; 2];
+    for (i, name) in ["tracekit", "tracing_opentelemetry"]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let writer_builder = LogWriter::builder()
+            .root(dir.path())
+            .compression(Compression::None)
+            .max_file_size(1 << 40);
+        let (dispatch, writer, guards): (Dispatch, LogWriter, Box<dyn std::any::Any>) = if i == 0 {
+            let (dispatch, guard) = tracekit::builder()
+                .root(dir.path())
+                .filter("info")
+                .panic_hook(false)
+                .log_writer(writer_builder)
+                .build()
+                .expect("tracekit set-up");
+            let writer = guard.writer().clone();
+            (dispatch, writer, Box::new(guard))
+        } else {
+            let (writer, guard) = writer_builder.build().expect("writer");
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(tracekit::exporters::FileSpanExporter::new(writer.clone()))
+                .build();
+            let subscriber = tracing_subscriber::registry()
+                .with(LevelFilter::INFO)
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("anchor")));
+            (
+                Dispatch::new(subscriber),
+                writer,
+                Box::new((provider, guard)),
+            )
+        };
+        let (mut nanos, mut count) = (0u128, 0u64);
+        tracing::dispatcher::with_default(&dispatch, || {
+            group.bench_function(BenchmarkId::new("open_event_close", name), |b| {
+                b.iter_custom(|iters| {
+                    let total = time_in_chunks(
+                        iters,
+                        |_| writer.flush().expect("flush"),
+                        || {
+                            if i == 0 {
+                                LogContext::new()
+                                    .request_id(black_box(REQUEST_ID))
+                                    .user_id(USER_ID)
+                                    .session_id(SESSION_ID)
+                                    .in_scope(tracing_event);
+                            } else {
+                                tracing::info_span!(
+                                    "request",
+                                    request_id = black_box(REQUEST_ID),
+                                    user_id = USER_ID,
+                                    session_id = SESSION_ID
+                                )
+                                .in_scope(tracing_event);
+                            }
+                        },
+                    );
+                    nanos += total.as_nanos();
+                    count += iters;
+                    total
+                })
+            });
+        });
+        assert!(
+            count_events(&dir.path().join("logs/app/app.log")) > 0,
+            "{name} wrote its requests"
+        );
+        drop(dispatch);
+        drop(guards);
+        means[i] = Duration::from_nanos((nanos / u128::from(count.max(1))) as u64);
+    }
+    group.finish();
+    (means[0], means[1])
 }
 
-fn per_event(c: &mut Criterion) -> (Vec<PerEvent>, Duration) {
+fn per_event(c: &mut Criterion) -> Vec<PerEvent> {
     let mut group = c.benchmark_group("anchors");
     group.throughput(Throughput::Elements(1));
     let mut results = Vec::new();
-    let mut context = Duration::ZERO;
     for tool in Tool::PER_EVENT {
         let dir = tempfile::tempdir().expect("temporary directory");
         let anchor = Anchor::start(tool, dir.path());
@@ -713,9 +767,6 @@ fn per_event(c: &mut Criterion) -> (Vec<PerEvent>, Duration) {
                 }
             };
             rounds.push(percentiles(&anchor, emit));
-            if tool == Tool::Tracekit {
-                context = log_context_open_close(&mut group, &anchor);
-            }
             if tool != Tool::OtelQueue64k {
                 let id = BenchmarkId::new("disabled_event", tool.name());
                 match emit {
@@ -741,7 +792,7 @@ fn per_event(c: &mut Criterion) -> (Vec<PerEvent>, Duration) {
         });
     }
     group.finish();
-    (results, context)
+    results
 }
 
 fn throughput(c: &mut Criterion) -> Vec<(Tool, usize, Sustained)> {
@@ -844,7 +895,7 @@ const ISSUE_ANCHOR: Duration = Duration::from_nanos(2_900);
 
 fn print_summary(
     per_event: &[PerEvent],
-    context: Duration,
+    requests: (Duration, Duration),
     sustained: &[(Tool, usize, Sustained)],
 ) {
     println!(
@@ -876,8 +927,13 @@ fn print_summary(
             ),
         );
     }
+    let (context, plain_span) = requests;
     if context > Duration::ZERO {
-        println!("\nanchors: LogContext open + close {context:?} (mean)");
+        println!(
+            "\nanchors: a request (open, one event, close): tracekit LogContext {context:?}, \
+             tracing-opentelemetry plain span {plain_span:?}, ratio {}",
+            ratio(context.as_nanos() as f64, plain_span.as_nanos() as f64)
+        );
     }
     // This run's times on the machine where the targets were set: scaled by the anchor (when
     // a filter left its bench out, there is nothing to scale by).
@@ -933,8 +989,9 @@ fn main() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
-    let (per_event, context) = per_event(&mut c);
+    let per_event = per_event(&mut c);
+    let requests = request_spans(&mut c);
     let sustained = throughput(&mut c);
-    print_summary(&per_event, context, &sustained);
+    print_summary(&per_event, requests, &sustained);
     c.final_summary();
 }
