@@ -540,12 +540,14 @@ pub fn main_records(root: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A front for rotel on its own port: answers the first `fail` requests with 503 and
-/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, and
-/// keeps every request's head (request line and headers, lower-cased) for the test to read.
+/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, keeps
+/// every request's head (request line and headers, lower-cased) for the test to read, and
+/// counts the requests that came before the `Retry-After` it gave had passed.
 pub struct Front {
     /// Its port on 127.0.0.1.
     pub port: u16,
     heads: Arc<Mutex<Vec<String>>>,
+    early: Arc<Mutex<usize>>,
 }
 
 impl Front {
@@ -554,17 +556,26 @@ impl Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&heads);
+        let early = Arc::new(Mutex::new(0));
+        let (seen, too_soon) = (Arc::clone(&heads), Arc::clone(&early));
         std::thread::spawn(move || {
+            // When the last 503's `Retry-After` passes: taken before the answer is sent and
+            // compared after the next request was read, so a client that waits as told is
+            // never counted early.
+            let mut retry_at: Option<Instant> = None;
             for stream in listener.incoming() {
                 let Ok(mut client) = stream else { return };
                 let (head, request) = read_request(&mut client);
+                if retry_at.is_some_and(|at| Instant::now() < at) {
+                    *too_soon.lock().unwrap() += 1;
+                }
                 let n = {
                     let mut seen = seen.lock().unwrap();
                     seen.push(head);
                     seen.len()
                 };
                 if n <= fail {
+                    retry_at = Some(Instant::now() + Duration::from_secs(1));
                     let _ = client.write_all(
                         b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     );
@@ -577,12 +588,17 @@ impl Front {
                 let _ = client.write_all(&response);
             }
         });
-        Front { port, heads }
+        Front { port, heads, early }
     }
 
     /// The heads of the requests so far.
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
+    }
+
+    /// How many requests came before the last 503's `Retry-After` had passed.
+    pub fn early(&self) -> usize {
+        *self.early.lock().unwrap()
     }
 }
 
