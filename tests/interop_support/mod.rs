@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -151,13 +151,13 @@ fn lock_beside(venv: &Path) -> Result<File, String> {
 }
 
 /// Runs `command`; its output is the error when it fails.
-fn run(mut command: Command, what: &str) -> Result<Output, String> {
+fn run(mut command: Command, what: &str) -> Result<(), String> {
     let out = command
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot start {what} ({command:?}): {e}"))?;
     if out.status.success() {
-        return Ok(out);
+        return Ok(());
     }
     Err(format!(
         "{what} failed ({}): {command:?}\nstdout:\n{}\nstderr:\n{}",
