@@ -4,10 +4,10 @@
 //! critical records copied to `errors/`, timings to `performance/`, secrets redacted, the
 //! OpenTelemetry API's records beside the others.
 //!
-//! The example is built by cargo itself, with this test's features, into this test's target
-//! directory: the binary is this checkout's even when only this test was built
-//! (`cargo test --test example_logging`), and after `cargo test` built the examples the
-//! build finds nothing to do.
+//! The example is built by cargo itself, with this test's features and profile, into this
+//! test's target directory: the binary is this checkout's even when only this test was
+//! built (`cargo test --test example_logging`), and after `cargo test` built the examples
+//! the build finds nothing to do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,9 +30,14 @@ fn build_example() -> PathBuf {
     if cfg!(feature = "otlp") {
         build.args(["--features", "tracekit/otlp"]);
     }
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
+    // The profile cargo test builds with (bench under --release): the dependencies are the
+    // ones it built, and the example too once cargo test built the examples.
+    let profile = if cfg!(debug_assertions) {
+        "test"
+    } else {
+        "bench"
+    };
+    build.args(["--profile", profile]);
     let out = build.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
