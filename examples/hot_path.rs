@@ -1,5 +1,5 @@
 //! A driver for counting the instructions of tracekit's hot paths with callgrind, free of the
-//! machine's noise (BENCHMARKS.md quotes its counts).
+//! machine's noise (docs/perf-journal.md quotes its counts).
 //!
 //! ```sh
 //! cargo build --release --example hot_path

@@ -112,8 +112,11 @@ fn child(mode: &str) {
             let workers: Vec<_> = (0..THREADS)
                 .map(|t| std::thread::spawn(move || log_seqs(t, None, Some((2, 5_000)))))
                 .collect();
-            let failed = workers.into_iter().nth(2).unwrap().join();
-            assert!(failed.is_err());
+            let failed = workers.into_iter().nth(2).unwrap().join().unwrap_err();
+            assert_eq!(
+                failed.downcast_ref::<String>().map(String::as_str),
+                Some("worker 2 failed at 5000")
+            );
             // A service that exits when a worker dies, without dropping the guard: only
             // the panic hook's flush stands between the records and the kill.
             std::process::exit(3);

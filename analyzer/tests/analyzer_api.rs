@@ -595,6 +595,7 @@ fn bad_lines_are_skipped_and_counted_never_fatal() {
     .into_iter()
     .collect();
     assert_eq!(skipped, want);
+    let trace_skipped = skipped;
     assert_eq!(
         trace
             .scan
@@ -630,9 +631,34 @@ fn bad_lines_are_skipped_and_counted_never_fatal() {
     ] {
         assert!(reasons.contains(&r), "summary misses {r:?}: {reasons:?}");
     }
-    assert!(a.analyze_performance("candidate", None).is_ok());
-    assert!(a.slow_operations("candidate", 0.0, None).is_ok());
-    assert!(a.find_errors(&ErrorFilter::default()).is_ok());
+    let of: Vec<&Spec> = d
+        .specs
+        .iter()
+        .filter(|s| s.component == "candidate")
+        .collect();
+    // The timing reader does not read messages: the line whose only fault is its message's
+    // invalid UTF-8 counts as a record there (the summary above skips it).
+    let perf = a.analyze_performance("candidate", None).unwrap();
+    assert_eq!(perf.records as usize, of.len() + 3);
+    assert_eq!(
+        perf.errors as usize,
+        of.iter().filter(|s| s.is_error()).count()
+    );
+    let slow = a.slow_operations("candidate", 0.0, None).unwrap();
+    let timed = of.iter().filter(|s| s.duration_ms.is_some_and(|d| d > 0.0));
+    assert_eq!(slow.total as usize, timed.count());
+    let skipped: BTreeMap<SkipReason, u64> = perf
+        .scan
+        .skipped
+        .iter()
+        .map(|s| (s.reason, s.lines))
+        .collect();
+    let mut read_anyway = trace_skipped;
+    read_anyway.remove(&SkipReason::InvalidUtf8);
+    assert_eq!(skipped, read_anyway);
+    let errors = a.find_errors(&ErrorFilter::default()).unwrap();
+    let want = d.specs.iter().filter(|s| s.is_error()).count();
+    assert_eq!(errors.total as usize, want);
 }
 
 #[test]

@@ -15,8 +15,9 @@ use tracekit_exporters::{Compression, DailyFiles, Level, LogWriter, Record, Valu
 use writer_common::{builder, is_writer_record, json_lines, poll};
 
 const LONG: Duration = Duration::from_secs(30);
-/// How long recovery may take before the test gives up (it is expected within ~1 s).
-const RECOVERY_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a test waits for recovery before it gives up: a hang guard only (recovery
+/// takes about a second; a busy machine must not fail the test).
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A tmpfs mounted for the test, unmounted on drop (lazily if still busy).
 struct Tmpfs {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracekit_exporters::{DailyFiles, Level, LossPolicy, Record, Value, WriteError};
-use writer_common::{builder, is_writer_record, json_lines, walk};
+use writer_common::{builder, is_writer_record, json_lines, poll, walk};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -529,14 +529,10 @@ fn quiet_files_are_closed_and_reopened_by_the_next_record() {
         .unwrap();
     writer.flush().unwrap();
     assert_eq!(open_files_under(&root.join("logs/quiet")), 1);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while open_files_under(&root.join("logs/quiet")) > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the quiet file was never closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        poll(LONG, || open_files_under(&root.join("logs/quiet")) == 0),
+        "the quiet file was never closed"
+    );
     writer
         .write(&Record::new(Level::INFO, "quiet", "two"))
         .unwrap();
@@ -547,12 +543,9 @@ fn quiet_files_are_closed_and_reopened_by_the_next_record() {
     assert_eq!(lines[1]["message"], "two");
 }
 
-/// Writes `records` (level, count) to component `c` and returns the writer's sync count.
-fn syncs_after(
-    policy: tracekit_exporters::FsyncPolicy,
-    records: &[(Level, usize)],
-    pause: Duration,
-) -> u64 {
+/// Writes `records` (level, count) to component `c`, flushing after each, and returns the
+/// writer's sync count.
+fn syncs_after(policy: tracekit_exporters::FsyncPolicy, records: &[(Level, usize)]) -> u64 {
     let tmp = tempfile::tempdir().unwrap();
     let (writer, guard) = builder(tmp.path())
         .daily_files(DailyFiles::None)
@@ -564,7 +557,6 @@ fn syncs_after(
             writer.write(&Record::new(level, "c", "r")).unwrap();
         }
         writer.flush().unwrap();
-        std::thread::sleep(pause);
     }
     let syncs = writer.status().syncs;
     drop(guard);
@@ -576,15 +568,34 @@ fn fsync_policies_sync_when_they_say() {
     use tracekit_exporters::FsyncPolicy;
     let info = [(Level::INFO, 100), (Level::INFO, 100)];
     let with_error = [(Level::INFO, 100), (Level::ERROR, 1), (Level::INFO, 100)];
-    assert_eq!(
-        syncs_after(FsyncPolicy::Never, &with_error, Duration::ZERO),
-        0
-    );
-    assert_eq!(syncs_after(FsyncPolicy::OnError, &info, Duration::ZERO), 0);
+    assert_eq!(syncs_after(FsyncPolicy::Never, &with_error), 0);
+    assert_eq!(syncs_after(FsyncPolicy::OnError, &info), 0);
     // The error record's component file and errors/errors.log.
-    assert!(syncs_after(FsyncPolicy::OnError, &with_error, Duration::ZERO) >= 2);
-    let every = FsyncPolicy::Interval(Duration::from_millis(20));
-    assert!(syncs_after(every, &info, Duration::from_millis(100)) >= 1);
+    assert!(syncs_after(FsyncPolicy::OnError, &with_error) >= 2);
+}
+
+/// `Interval`: written data is synced without another write coming to trigger it.
+#[test]
+fn the_interval_policy_syncs_written_data_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (writer, guard) = builder(tmp.path())
+        .daily_files(DailyFiles::None)
+        .fsync(tracekit_exporters::FsyncPolicy::Interval(
+            Duration::from_millis(20),
+        ))
+        .build()
+        .unwrap();
+    for _ in 0..100 {
+        writer.write(&Record::new(Level::INFO, "c", "r")).unwrap();
+    }
+    writer.flush().unwrap();
+    // LONG only guards against a writer that never syncs.
+    assert!(
+        poll(LONG, || writer.status().syncs > 0),
+        "no sync: {:?}",
+        writer.status()
+    );
+    drop(guard);
 }
 
 /// Records whose encoding is left to the writer thread land in their place among the others,

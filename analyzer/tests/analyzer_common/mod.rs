@@ -106,7 +106,7 @@ pub fn build() -> Dataset {
         };
         write_request(&writer, &mut specs, i, t0);
     }
-    assert!(writer.flush().is_ok());
+    assert_eq!(writer.flush(), Ok(()));
     assert!(writer.wait_for_archives(Duration::from_secs(30)));
     drop(guard);
     let status = writer.status();
@@ -301,7 +301,7 @@ pub fn write_more(root: &Path, records: &[Record<'_>]) {
     for r in records {
         writer.write(r).unwrap();
     }
-    assert!(writer.flush().is_ok());
+    assert_eq!(writer.flush(), Ok(()));
     assert!(writer.wait_for_archives(Duration::from_secs(30)));
     drop(guard);
 }
