@@ -8,8 +8,7 @@
 //! span context of its own (ids from the SDK's random generator, the trace of the current OTel
 //! context), makes that context current while the span is entered (so child spans, from
 //! `tracing` or the OTel API, and [`inject`](crate::inject) see it), and writes its span record
-//! when it closes: the same record `FileSpanExporter` writes for an SDK span, queued as its
-//! parts and encoded by the writer thread (`LogWriter::write_deferred`). Span processors
+//! when it closes: the same record `FileSpanExporter` writes for an SDK span. Span processors
 //! added with [`Builder::span_processor`](crate::Builder::span_processor) (an OTLP exporter)
 //! receive it as `SpanData`, as they would from the SDK.
 
@@ -138,7 +137,7 @@ pub(crate) fn open(
         otel: Some(otel),
         serial: next_serial(),
         context_span: Some(ContextSpan {
-            start: crate::exporters::clock::now(),
+            start: SystemTime::now(),
             parent: parent_id,
             parent_is_remote,
             thread: current_thread_id(),
@@ -163,7 +162,7 @@ impl Fields for ExtraAttributes<'_> {
 /// Writes the span record of a closing request context, and hands the span to the extra
 /// span processors.
 pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
-    let end = crate::exporters::clock::now();
+    let end = SystemTime::now();
     let error = span.take_error();
     let (level, status) = match &error {
         Some(message) => (Level::ERROR, SpanStatus::Error(message)),
@@ -194,9 +193,8 @@ pub(crate) fn close(shared: &Shared, scope: &Scope, span: &ContextSpan) {
         ..CodeContext::default()
     })
     .span(info);
-    // Encoded by the writer thread: the caller only copies the parts. A writer that is shut
-    // down drops the record; the library has nowhere else to say so.
-    let _ = shared.writer.write_deferred(&scope.ids(record));
+    // A writer that is shut down drops the record; the library has nowhere else to say so.
+    let _ = shared.writer.write(&scope.ids(record));
 
     if !shared.span_processors.is_empty() {
         let data = span_data(scope, span, end, error);

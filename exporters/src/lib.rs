@@ -38,7 +38,6 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod clock;
 mod component;
 mod config;
 mod encoder;

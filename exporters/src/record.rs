@@ -85,7 +85,7 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// A record stamped now, with nothing but level, component and message.
     pub fn new(level: Level, component: &'a str, message: &'a str) -> Record<'a> {
-        Record::at(crate::clock::now(), level, component, message)
+        Record::at(SystemTime::now(), level, component, message)
     }
 
     /// A record stamped `timestamp` (no clock read), with nothing but level, component and

@@ -857,36 +857,6 @@ impl Fields for EncodedFields {
     }
 }
 
-impl RecordEncoder {
-    /// Writes `fields` (redacted) into `out`, comma-separated and without braces, for
-    /// [`RawFields`]; returns how many were written.
-    pub(crate) fn fields_into(&self, out: &mut Vec<u8>, fields: &dyn Fields) -> usize {
-        let mut w = FieldWriter::new(out, &self.redactor);
-        fields.write_fields(&mut w);
-        w.count
-    }
-}
-
-/// Fields [`RecordEncoder::fields_into`] wrote with the same encoder, written again as they
-/// are.
-pub(crate) struct RawFields<'a> {
-    pub bytes: &'a [u8],
-    pub count: usize,
-}
-
-impl Fields for RawFields<'_> {
-    fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        if self.count == 0 {
-            return;
-        }
-        if w.count > 0 {
-            w.out.push(b',');
-        }
-        w.out.extend_from_slice(self.bytes);
-        w.count += self.count;
-    }
-}
-
 /// Writes the elements of one JSON array (see [`FieldWriter::list`]).
 ///
 /// # Examples

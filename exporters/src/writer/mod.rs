@@ -1,10 +1,8 @@
-//! The writer: callers hand their records to one background writer thread through a bounded
-//! queue, a ring they fill outside its lock (`ring`): encoded lines ([`LogWriter::write`]),
-//! or for records without `data` their parts, for the writer to encode
-//! ([`LogWriter::write_deferred`]). The writer batches, routes, rotates and archives.
+//! The writer: callers hand their encoded records ([`LogWriter::write`]) to one background
+//! writer thread through a bounded queue, a ring they fill outside its lock (`ring`). The
+//! writer batches, routes, rotates and archives.
 
 mod archive;
-mod packed;
 mod ring;
 mod rolling;
 mod worker;
@@ -30,10 +28,8 @@ pub(crate) const FLAG_ERROR: u8 = 1;
 pub(crate) const FLAG_TIMING: u8 = 2;
 /// The writer's own record: not counted as written.
 pub(crate) const FLAG_INTERNAL: u8 = 4;
-/// The entry holds a record's parts (see `packed`), for the writer thread to encode.
-pub(crate) const FLAG_PACKED: u8 = 8;
 /// The entry holds the address and length of a boxed line too long for the ring.
-pub(crate) const FLAG_BOXED: u8 = 16;
+pub(crate) const FLAG_BOXED: u8 = 8;
 
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -324,54 +320,19 @@ impl LogWriter {
     /// lossy policy a full queue drops the record, counts it and returns
     /// [`WriteError::QueueFull`]. After shutdown it returns [`WriteError::Shutdown`].
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        self.write_with(routes(record), |line| {
-            Some(self.shared.encoder.encode(record, line))
-        })
-    }
-
-    /// Queues `record` like [`write`](Self::write), but leaves its encoding to the writer
-    /// thread: the caller copies the record's parts into the queue, the writer encodes them
-    /// into the same line `write` would have queued, in the same order among the other
-    /// records. For records that are written once per unit of work and are not needed on
-    /// the caller's thread (span records: tracekit writes a `LogContext`'s this way). A span's
-    /// `attributes` are encoded here (only the caller can visit them); a record with `data`
-    /// or a [`head`](Record::head) is encoded here whole, as by `write`.
-    ///
-    /// ```
-    /// use tracekit_exporters::{Level, LogWriter, Record};
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
-    /// let record = Record::new(Level::INFO, "serving", "request done").request_id("req-1");
-    /// writer.write_deferred(&record)?;
-    /// writer.write(&record)?;
-    /// drop(guard);
-    /// let text = std::fs::read_to_string(dir.path().join("logs/serving/serving.log"))?;
-    /// let lines: Vec<&str> = text.lines().collect();
-    /// assert_eq!(lines.len(), 2);
-    /// assert_eq!(lines[0], lines[1]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_deferred(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let encoder = &self.shared.encoder;
-        self.write_with(routes(record), |line| {
-            match packed::pack(record, encoder, line) {
-                true => None,
-                false => Some(encoder.encode(record, line)),
-            }
-        })
+        self.write_with(routes(record), |line| self.shared.encoder.encode(record, line))
     }
 
     /// Fills the calling thread's buffer with `encode` and queues it: a line whose component
-    /// stands at the range returned, or (`None`) a record's parts for the writer to encode.
+    /// stands at the range returned.
     fn write_with(
         &self,
         flags: u8,
-        encode: impl FnOnce(&mut Vec<u8>) -> Option<std::ops::Range<usize>>,
+        encode: impl FnOnce(&mut Vec<u8>) -> std::ops::Range<usize>,
     ) -> Result<(), WriteError> {
-        let queue = |line: &mut Vec<u8>| match encode(line) {
-            Some(component) => self.submit(line, component, flags),
-            None => self.submit(line, 0..0, flags | FLAG_PACKED),
+        let queue = |line: &mut Vec<u8>| {
+            let component = encode(line);
+            self.submit(line, component, flags)
         };
         LINE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut line) => {

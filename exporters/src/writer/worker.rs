@@ -12,10 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::rolling::{utc_day, FileKind, RollingFile};
-use super::{
-    packed, ring, Shared, WriterState, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED,
-    FLAG_TIMING,
-};
+use super::{ring, Shared, WriterState, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_TIMING};
 use crate::config::FsyncPolicy;
 use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
 use crate::record::{CodeContext, Record, Value};
@@ -158,8 +155,6 @@ struct Worker<'a> {
     shared: &'a Shared,
     router: Router,
     line: Vec<u8>,
-    /// Packed records, encoded.
-    encoded: Vec<u8>,
     reported_dropped: u64,
     last_check: Instant,
     last_sync: Instant,
@@ -196,7 +191,6 @@ impl<'a> Worker<'a> {
             shared,
             router: Router::new(&ctx),
             line: Vec::new(),
-            encoded: Vec::new(),
             reported_dropped: 0,
             last_check: Instant::now(),
             last_sync: Instant::now(),
@@ -332,22 +326,6 @@ impl<'a> Worker<'a> {
             } else {
                 line
             };
-            if flags & FLAG_PACKED != 0 {
-                let encoder = &self.shared.encoder;
-                let encoded = &mut self.encoded;
-                encoded.clear();
-                match packed::unpack(line, |record| encoder.encode(record, encoded)) {
-                    Some(comp) => {
-                        let component = &encoded[comp];
-                        self.router.route(&mut ctx, encoded, component, flags);
-                    }
-                    // Only `pack` writes these entries; a bug here loses the record, counted.
-                    None => {
-                        self.shared.counters.lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                continue;
-            }
             let comp_start = usize::from(entry.comp_start);
             let component = &line[comp_start..comp_start + usize::from(entry.comp_len)];
             self.router.route(&mut ctx, line, component, flags);
