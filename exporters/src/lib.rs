@@ -42,6 +42,7 @@ mod component;
 mod encoder;
 mod error;
 mod exporter_state;
+mod last_values;
 mod level;
 mod log_exporter;
 mod otel_value;
