@@ -1,13 +1,13 @@
 //! The queue between the callers and the writer thread: encoded lines appended to one buffer
 //! under a mutex, which the writer thread swaps for an empty one.
 //!
-//! Bounded in bytes, with two budgets of the queue's capacity each: lines up to a quarter of
-//! it ("short"), and longer lines, which share theirs (one longer than the whole budget is let
-//! in alone, once the long lines before it are written, so it waits but never forever). Short
-//! lines never wait for long ones. Bytes count against their budget from the moment they are
-//! queued until the writer has written them, so memory stays within the budgets however far
-//! the writer falls behind. A caller that finds its budget full waits for room (lossless) or
-//! drops the line and counts it (lossy).
+//! Bounded in bytes: lines up to a quarter of the queue's capacity ("short") wait in a buffer
+//! of at most half of it while the writer writes the previous one, so the two hold at most
+//! the capacity between them. Longer lines have a budget of the capacity of their own,
+//! counted until they are written (one longer than the whole budget is let in alone, once
+//! the long lines before it are written, so it waits but never forever); short lines never
+//! wait for long ones. A caller that finds its budget full waits for room (lossless) or drops
+//! the line and counts it (lossy).
 //!
 //! The writer thread sleeps while nothing is queued; after a batch it lets lines gather for a
 //! moment ([`DOZE`]) so that a steady stream costs one wake-up per batch, not per line.
@@ -123,10 +123,10 @@ struct State {
 }
 
 impl State {
-    /// Whether a line of `len` bytes fits its budget of `capacity` bytes now.
+    /// Whether a line of `len` bytes fits its budget now, in a queue of `capacity` bytes.
     fn admits(&self, len: usize, long: bool, capacity: usize) -> bool {
         match long {
-            false => self.short_bytes + len <= capacity,
+            false => self.pending.short_bytes + len <= capacity / 2,
             true => self.long_bytes == 0 || self.long_bytes + len <= capacity,
         }
     }
@@ -205,7 +205,16 @@ impl Queue {
             }
         }
         let base = s.pending.bytes.len();
-        s.pending.bytes.extend_from_slice(line);
+        let bytes = &mut s.pending.bytes;
+        if base + line.len() > bytes.capacity() {
+            // Doubling, but never past half the capacity for short lines: the two buffers
+            // then stay within the capacity however they were filled.
+            let want = (2 * bytes.capacity())
+                .min(self.capacity / 2)
+                .max(base + line.len());
+            bytes.reserve_exact(want - base);
+        }
+        bytes.extend_from_slice(line);
         s.pending.lines.push(LineEnd {
             end: base + line.len(),
             component: base + component.start..base + component.end,
@@ -275,6 +284,10 @@ impl Queue {
         s.flush_requested = false;
         debug_assert!(batch.is_empty());
         std::mem::swap(&mut s.pending, batch);
+        if s.room_waiters > 0 && !batch.is_empty() {
+            // The buffer that short lines wait for is empty again.
+            self.room.notify_all();
+        }
         s.closed
     }
 
@@ -295,10 +308,8 @@ impl Queue {
         if progress_waiters > 0 {
             self.progress.notify_all();
         }
-        // Kept for the next swap up to a quarter of the budget (a steady stream's batches are
-        // far smaller): after a burst only the buffer being filled is large, so memory stays
-        // near the budget rather than twice it.
-        batch.clear(self.quarter());
+        // A buffer that a long line grew past half the capacity is let go.
+        batch.clear(self.capacity / 2);
     }
 
     /// Waits until every line queued before this call has been processed, at most `timeout`.
@@ -313,19 +324,31 @@ impl Queue {
             s.flush_requested = true;
             s.writer = WriterState::Busy;
             self.work.notify_one();
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(WriteError::Timeout(timeout));
-            }
-            s.progress_waiters += 1;
             s = self
-                .progress
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            s.progress_waiters -= 1;
+                .wait_for_progress(s, deadline)
+                .ok_or(WriteError::Timeout(timeout))?;
         }
         Ok(())
+    }
+
+    /// Waits until the writer makes progress (finishes a batch or exits), at most until
+    /// `deadline`: `None` once it has passed.
+    fn wait_for_progress<'a>(
+        &self,
+        mut s: MutexGuard<'a, State>,
+        deadline: Instant,
+    ) -> Option<MutexGuard<'a, State>> {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())?;
+        s.progress_waiters += 1;
+        let mut s = self
+            .progress
+            .wait_timeout(s, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        s.progress_waiters -= 1;
+        Some(s)
     }
 
     /// Stops accepting lines (the writer takes what is queued, then stops) and waits until
@@ -340,17 +363,10 @@ impl Queue {
             self.room.notify_all();
         }
         while !s.finished {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
+            match self.wait_for_progress(s, deadline) {
+                Some(guard) => s = guard,
+                None => return false,
             }
-            s.progress_waiters += 1;
-            s = self
-                .progress
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            s.progress_waiters -= 1;
         }
         true
     }

@@ -152,34 +152,34 @@ fn lossy_lines_come_out_once_in_order_and_every_drop_is_counted() {
 
 #[test]
 fn short_and_long_lines_have_separate_budgets() {
-    let capacity = 1024;
-    let mut s = State {
-        short_bytes: 800,
-        ..State::default()
-    };
+    let capacity = 2048;
+    let mut s = State::default();
+    s.pending.short_bytes = 800;
+    // Short lines: half the capacity waits while the other half is written.
     assert!(s.admits(224, false, capacity));
     assert!(!s.admits(225, false, capacity));
     // A long line longer than the budget comes in alone.
     assert!(s.admits(5000, true, capacity));
     s.long_bytes = 5000;
-    assert!(!s.admits(300, true, capacity), "a second long line waits");
+    assert!(!s.admits(600, true, capacity), "a second long line waits");
     assert!(
         s.admits(200, false, capacity),
         "a short line does not wait for long ones"
     );
-    s.long_bytes = 600;
-    assert!(s.admits(424, true, capacity));
-    assert!(!s.admits(425, true, capacity));
+    s.long_bytes = 1400;
+    assert!(s.admits(648, true, capacity));
+    assert!(!s.admits(649, true, capacity));
 }
 
 #[test]
 fn a_full_queue_waits_for_the_writer_under_the_lossless_policy() {
-    let queue = Arc::new(Queue::new(1024, LossPolicy::Lossless));
+    let queue = Arc::new(Queue::new(2048, LossPolicy::Lossless));
     let (l, c) = line(0, 0, 200);
     for _ in 0..5 {
         queue.push(&l, c.clone(), 0).unwrap();
     }
-    // The sixth line does not fit: its caller waits until the writer has written a batch.
+    // The sixth line does not fit in half the queue: its caller waits until the writer has
+    // taken what is queued.
     let caller = {
         let (queue, l, c) = (Arc::clone(&queue), l.clone(), c.clone());
         thread::spawn(move || queue.push(&l, c, 0))
@@ -189,8 +189,9 @@ fn a_full_queue_waits_for_the_writer_under_the_lossless_policy() {
     let mut batch = Batch::default();
     queue.take(&mut batch, false, Duration::from_millis(5));
     assert_eq!(batch.len(), 5);
-    queue.done(&mut batch);
     caller.join().unwrap().unwrap();
+    assert_eq!(queue.queued_bytes(), 1200, "five being written, one queued");
+    queue.done(&mut batch);
     assert_eq!(queue.queued_bytes(), 200);
     assert_eq!(queue.dropped(), 0);
 }
