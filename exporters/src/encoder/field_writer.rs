@@ -13,7 +13,7 @@ use crate::value::Value;
 
 /// Writes the fields of one JSON object; every key passes the redactor.
 ///
-/// Handed to [`Fields::write_fields`]. A key that the redactor
+/// Handed to [`Fields::write_fields`](crate::Fields::write_fields). A key that the redactor
 /// matches is written with the value `"[REDACTED]"` and the value is never looked at.
 ///
 /// # Examples

@@ -2,9 +2,10 @@
 
 use std::ops::Range;
 
-/// The repeated parts of a record, encoded once by [`RecordEncoder::encode_head`] and reused
-/// by the records that set [`Record::head`]: component, logger, request, user and session
-/// ids, trace and span ids, and the code context.
+/// The repeated parts of a record, encoded once by
+/// [`RecordEncoder::encode_head`](crate::RecordEncoder::encode_head) and reused by the records
+/// that set [`Record::head`](crate::Record::head): component, logger, request, user and
+/// session ids, trace and span ids, and the code context.
 ///
 /// # Examples
 ///

@@ -82,11 +82,22 @@ impl Batch {
         self.lines.is_empty()
     }
 
-    /// Empties the batch for reuse; a buffer grown past `keep` bytes by a burst or a huge
-    /// line is let go.
+    /// An empty batch with room for `bytes` of lines. The room is reserved, not touched:
+    /// its pages become resident as lines fill them, and it never has to grow (a buffer
+    /// regrown by doubling leaves its smaller copies behind in the allocator's heap).
+    fn with_capacity(bytes: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(bytes),
+            // At least 128 bytes a line: a record's fixed keys alone take about 60.
+            lines: Vec::with_capacity(bytes / 128),
+            ..Batch::default()
+        }
+    }
+
+    /// Empties the batch for reuse; a buffer a long line grew past `keep` bytes is let go.
     fn clear(&mut self, keep: usize) {
         if self.bytes.capacity() > keep {
-            self.bytes = Vec::new();
+            self.bytes = Vec::with_capacity(keep);
         }
         self.bytes.clear();
         self.lines.clear();
@@ -150,7 +161,10 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(capacity: usize, policy: LossPolicy) -> Queue {
         Queue {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                pending: Batch::with_capacity(capacity / 2),
+                ..State::default()
+            }),
             work: Condvar::new(),
             room: Condvar::new(),
             progress: Condvar::new(),
@@ -167,6 +181,12 @@ impl Queue {
     /// woken once this much is queued.
     fn quarter(&self) -> usize {
         self.capacity / 4
+    }
+
+    /// An empty batch for the writer's side of [`take`](Self::take): it becomes the buffer
+    /// callers fill next.
+    pub(crate) fn batch(&self) -> Batch {
+        Batch::with_capacity(self.capacity / 2)
     }
 
     /// Queues `line`, whose component name stands at `component`, with `flags`.
@@ -205,16 +225,7 @@ impl Queue {
             }
         }
         let base = s.pending.bytes.len();
-        let bytes = &mut s.pending.bytes;
-        if base + line.len() > bytes.capacity() {
-            // Doubling, but never past half the capacity for short lines: the two buffers
-            // then stay within the capacity however they were filled.
-            let want = (2 * bytes.capacity())
-                .min(self.capacity / 2)
-                .max(base + line.len());
-            bytes.reserve_exact(want - base);
-        }
-        bytes.extend_from_slice(line);
+        s.pending.bytes.extend_from_slice(line);
         s.pending.lines.push(LineEnd {
             end: base + line.len(),
             component: base + component.start..base + component.end,

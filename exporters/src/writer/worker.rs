@@ -180,7 +180,7 @@ impl<'a> Worker<'a> {
         let shared = self.shared;
         let _finished = Finished(shared);
         let tick = self.tick();
-        let mut batch = Batch::default();
+        let mut batch = shared.queue.batch();
         let mut gather = false;
         loop {
             let closing = shared.queue.take(&mut batch, gather, tick);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Batch, Queue, State};
+use super::{Queue, State};
 use crate::error::WriteError;
 use crate::LossPolicy;
 
@@ -64,7 +64,7 @@ fn run(policy: LossPolicy, capacity: usize, producers: usize, per_producer: u64,
         let queue = Arc::clone(&queue);
         thread::spawn(move || {
             let mut seen: HashMap<usize, Vec<u64>> = HashMap::new();
-            let mut batch = Batch::default();
+            let mut batch = queue.batch();
             let mut rng = Rng(seed ^ 0x5555);
             let mut gather = false;
             loop {
@@ -186,7 +186,7 @@ fn a_full_queue_waits_for_the_writer_under_the_lossless_policy() {
     };
     thread::sleep(Duration::from_millis(50));
     assert!(!caller.is_finished(), "the caller waits for room");
-    let mut batch = Batch::default();
+    let mut batch = queue.batch();
     queue.take(&mut batch, false, Duration::from_millis(5));
     assert_eq!(batch.len(), 5);
     caller.join().unwrap().unwrap();
