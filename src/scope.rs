@@ -337,17 +337,23 @@ impl Visit for OwnVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.own.unsigned.push((field.name(), ContextValue::U64(value)));
+        self.own
+            .unsigned
+            .push((field.name(), ContextValue::U64(value)));
         self.record(field, ContextValue::U64(value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.own.unsigned.push((field.name(), ContextValue::I128(value)));
+        self.own
+            .unsigned
+            .push((field.name(), ContextValue::I128(value)));
         self.record(field, ContextValue::I128(value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.own.unsigned.push((field.name(), ContextValue::U128(value)));
+        self.own
+            .unsigned
+            .push((field.name(), ContextValue::U128(value)));
         self.record(field, ContextValue::U128(value));
     }
 

@@ -52,7 +52,10 @@ impl SdkSpan {
     pub(crate) fn locate(&self, location: &'static Location<'static>) {
         let _ = self.location.set(location);
         if let Some(started) = self.get() {
-            started.cx.span().set_attributes(location_attributes(location));
+            started
+                .cx
+                .span()
+                .set_attributes(location_attributes(location));
         }
     }
 }
@@ -95,7 +98,11 @@ where
 }
 
 /// What tracekit adds to a span's SDK span.
-fn additions<'a, R: LookupSpan<'a>>(span: &SpanRef<'a, R>, scope: &Scope, sink: &Sink) -> Vec<KeyValue> {
+fn additions<'a, R: LookupSpan<'a>>(
+    span: &SpanRef<'a, R>,
+    scope: &Scope,
+    sink: &Sink,
+) -> Vec<KeyValue> {
     let meta = span.metadata();
     let own = &scope.own;
     let mut added = Vec::with_capacity(8 + own.fields.len());

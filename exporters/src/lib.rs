@@ -38,12 +38,11 @@
 
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod clock;
 mod component;
-mod config;
 mod encoder;
 mod error;
 mod exporter_state;
+mod last_values;
 pub mod layout;
 mod level;
 mod log_exporter;
@@ -51,24 +50,26 @@ mod otel_value;
 mod record;
 mod semconv;
 mod span_exporter;
+mod value;
 mod writer;
 
 pub use component::{
     is_normal as is_normal_component, normalize_component, FALLBACK_COMPONENT, MAX_COMPONENT_LEN,
     RESERVED_COMPONENTS,
 };
-pub use config::{
-    Clock, Compression, DailyFiles, FsyncPolicy, LogWriterBuilder, LossPolicy, SystemClock,
-};
-pub use encoder::{
-    EncodedFields, FieldKey, FieldWriter, Key, ListWriter, RecordEncoder, RecordHead, Redactor,
-    DEFAULT_REDACT_KEYS, REDACTED,
-};
+pub use encoder::field_writer::{FieldWriter, Key, ListWriter};
+pub use encoder::redaction::{Redactor, DEFAULT_REDACT_KEYS, REDACTED};
+pub use encoder::RecordEncoder;
+// Encoded ahead for the tracing layer's hot path: internals the `tracekit` crate needs.
+#[doc(hidden)]
+pub use encoder::{encoded_fields::EncodedFields, field_key::FieldKey, record_head::RecordHead};
 pub use error::{BuildError, WriteError};
 pub use level::{Level, ParseLevelError};
 pub use log_exporter::FileLogExporter;
-pub use record::{
-    current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus, Value,
-};
+pub use record::{current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus};
 pub use span_exporter::FileSpanExporter;
-pub use writer::{LogWriter, WriterGuard, WriterStatus, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use value::Value;
+pub use writer::{
+    Clock, Compression, DailyFiles, FsyncPolicy, LogWriter, LogWriterBuilder, LossPolicy,
+    SystemClock, WriterGuard, WriterStatus, DEFAULT_SHUTDOWN_TIMEOUT,
+};

@@ -9,9 +9,13 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 
 use crate::exporter_state::ExporterState;
+use crate::last_values::LastValues;
 use crate::otel_value::{any_value_text, AttributeValue};
 use crate::semconv::{self, Lift, Lifted};
-use crate::{normalize_component, FieldWriter, Fields, Level, LogWriter, Record, WriteError};
+use crate::{
+    current_thread_id, normalize_component, FieldWriter, Fields, Level, LogWriter, Record,
+    WriteError,
+};
 
 /// Log attributes lift every record key they can feed, and the timing marker.
 const LOG_LIFT: Lift = Lift {
@@ -57,8 +61,11 @@ const LOG_LIFT: Lift = Lift {
 /// | `trace_id`, `span_id` | the record's trace context, which the SDK's logger fills from the active span |
 /// | `message` | the body: a string as it is, any other value as compact JSON (map keys sorted and redacted); without a body, the event name |
 /// | `data` | every attribute not lifted into another key, with its type (nested lists and maps stay nested, bytes become text), after redaction |
-/// | `context` | `code.function.name`, `code.file.path`, `code.line.number` (or the older `code.function`, `code.filepath`, `code.lineno`), `thread.id`, `process.pid` (default: this process) |
+/// | `context` | `code.function.name`, `code.file.path`, `code.line.number` (or the older `code.function`, `code.filepath`, `code.lineno`), `thread.id` (default: the exporting thread, which under the simple processor is the thread that emitted the record), `process.pid` (default: this process) |
 /// | `exception` | `exception.type` (default `Error`), `exception.message` (default: the message), `exception.stacktrace`, when any of them is given |
+///
+/// When a key appears several times among the attributes, only its last value counts, for
+/// the keys above as for `data`.
 ///
 /// A record with the boolean attribute `tracekit.timing` set to `true` is a timing record:
 /// it is also written to `logs/performance/performance.log`. The marker itself is not written
@@ -182,8 +189,10 @@ impl FileLogExporter {
         log: &SdkLogRecord,
         scope: &InstrumentationScope,
     ) -> Result<(), WriteError> {
+        let last = LastValues::of(|| log.attributes_iter().map(|(k, _)| k.as_str()));
         let lifted = Lifted::collect(
-            log.attributes_iter().map(|(k, v)| (k.as_str(), v)),
+            last.keep(log.attributes_iter())
+                .map(|(k, v)| (k.as_str(), v)),
             LOG_LIFT,
         );
         let message: Cow<'_, str> = match log.body() {
@@ -199,11 +208,12 @@ impl FileLogExporter {
             .filter(|c| !c.is_empty())
             .or(self.default_component.as_deref())
             .unwrap_or("");
-        let data = LogAttributes(log);
+        let data = LogAttributes { log, last: &last };
+        // The SDK's simple processor exports on the thread that emits the record.
         let mut record = Record::new(level_of(log), component, &message)
             .timestamp(timestamp)
             .data(&data)
-            .context(lifted.code_context())
+            .context(lifted.code_context(Some(current_thread_id())))
             .timing(lifted.timing);
         if let Some(tc) = log.trace_context() {
             record = record.trace(tc.trace_id, tc.span_id);
@@ -261,12 +271,16 @@ fn parse_severity_text(text: &str) -> Option<Level> {
     })
 }
 
-/// The record's attributes that were not lifted into record keys: the `data` object.
-struct LogAttributes<'a>(&'a SdkLogRecord);
+/// The record's attributes that were not lifted into record keys (each key's last value):
+/// the `data` object.
+struct LogAttributes<'a> {
+    log: &'a SdkLogRecord,
+    last: &'a LastValues,
+}
 
 impl Fields for LogAttributes<'_> {
     fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        for (key, value) in self.0.attributes_iter() {
+        for (key, value) in self.last.keep(self.log.attributes_iter()) {
             let key = key.as_str();
             if !semconv::is_lifted(key, value, LOG_LIFT) {
                 value.write_field(w, key);

@@ -10,8 +10,9 @@ use opentelemetry::{Array, Key, Value};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-use crate::encoder::{FieldWriter, ListWriter, Redactor, REDACTED};
-use crate::record::Value as RecordValue;
+use crate::encoder::field_writer::{FieldWriter, ListWriter};
+use crate::encoder::redaction::{Redactor, REDACTED};
+use crate::value::Value as RecordValue;
 
 /// What the exporters need from an attribute value, whichever OTel type holds it.
 pub(crate) trait AttributeValue {

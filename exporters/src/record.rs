@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-use crate::encoder::{FieldWriter, RecordHead};
+use crate::encoder::field_writer::FieldWriter;
+use crate::encoder::record_head::RecordHead;
+use crate::value::Value;
 use crate::Level;
 
 /// One record of the contract, borrowing everything from its producer.
@@ -64,7 +66,8 @@ pub struct Record<'a> {
     /// A timing record: also written to `performance/performance.log`.
     pub timing: bool,
     /// Pre-encoded repeated parts: when set, the encoder writes them instead of `component`,
-    /// `logger`, the ids and `context` (see [`RecordHead`]).
+    /// `logger`, the ids and `context` (see `RecordHead`).
+    #[doc(hidden)]
     pub head: Option<&'a RecordHead>,
 }
 
@@ -85,7 +88,7 @@ impl fmt::Debug for Record<'_> {
 impl<'a> Record<'a> {
     /// A record stamped now, with nothing but level, component and message.
     pub fn new(level: Level, component: &'a str, message: &'a str) -> Record<'a> {
-        Record::at(crate::clock::now(), level, component, message)
+        Record::at(SystemTime::now(), level, component, message)
     }
 
     /// A record stamped `timestamp` (no clock read), with nothing but level, component and
@@ -209,6 +212,7 @@ impl<'a> Record<'a> {
     /// [`RecordEncoder::encode_head`](crate::RecordEncoder::encode_head)) instead of this
     /// record's component, logger, ids and context.
     #[must_use]
+    #[doc(hidden)]
     pub fn head(mut self, head: &'a RecordHead) -> Self {
         self.head = Some(head);
         self
@@ -426,70 +430,6 @@ impl Fields for serde_json::Map<String, serde_json::Value> {
     fn write_fields(&self, w: &mut FieldWriter<'_>) {
         for (k, v) in self {
             w.serialize(k, v);
-        }
-    }
-}
-
-/// A field's value, borrowed.
-///
-/// # Examples
-///
-/// ```
-/// use tracekit_exporters::Value;
-///
-/// let sources = [Value::Str("in_network"), Value::Str("out_network")];
-/// let fields = [("count", Value::U64(3)), ("sources", Value::List(&sources))];
-/// # let _ = fields;
-/// ```
-#[derive(Clone, Copy)]
-pub enum Value<'a> {
-    /// `null`.
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// A signed integer.
-    I64(i64),
-    /// An unsigned integer.
-    U64(u64),
-    /// A wide signed integer (written as a number).
-    I128(i128),
-    /// A wide unsigned integer (written as a number).
-    U128(u128),
-    /// A float; NaN and infinities are written as `null`.
-    F64(f64),
-    /// A string.
-    Str(&'a str),
-    /// Bytes that should be text; invalid UTF-8 becomes U+FFFD.
-    Bytes(&'a [u8]),
-    /// Anything `Display`, written as a string.
-    Display(&'a dyn fmt::Display),
-    /// Anything `Debug`, written as a string.
-    Debug(&'a dyn fmt::Debug),
-    /// A list.
-    List(&'a [Value<'a>]),
-    /// A nested object.
-    Map(&'a [(&'a str, Value<'a>)]),
-    /// A `serde_json` value, written as it is (after redaction).
-    Json(&'a serde_json::Value),
-}
-
-impl fmt::Debug for Value<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Null => f.write_str("Null"),
-            Value::Bool(v) => write!(f, "Bool({v})"),
-            Value::I64(v) => write!(f, "I64({v})"),
-            Value::U64(v) => write!(f, "U64({v})"),
-            Value::I128(v) => write!(f, "I128({v})"),
-            Value::U128(v) => write!(f, "U128({v})"),
-            Value::F64(v) => write!(f, "F64({v})"),
-            Value::Str(v) => write!(f, "Str({v:?})"),
-            Value::Bytes(v) => write!(f, "Bytes({v:?})"),
-            Value::Display(v) => write!(f, "Display({v})"),
-            Value::Debug(v) => write!(f, "Debug({v:?})"),
-            Value::List(v) => f.debug_tuple("List").field(v).finish(),
-            Value::Map(v) => f.debug_tuple("Map").field(v).finish(),
-            Value::Json(v) => write!(f, "Json({v})"),
         }
     }
 }

@@ -172,14 +172,15 @@ impl<'a> Lifted<'a> {
         l
     }
 
-    /// The `context` object: the current names win over the legacy ones; the process id
-    /// defaults to this process, which is where the SDK exports from.
-    pub(crate) fn code_context(&self) -> CodeContext<'a> {
+    /// The `context` object: the current names win over the legacy ones; the thread id
+    /// defaults to `thread`, the process id to this process, which is where the SDK exports
+    /// from.
+    pub(crate) fn code_context(&self, thread: Option<u64>) -> CodeContext<'a> {
         CodeContext {
             function: self.function.or(self.function_legacy),
             file: self.file.or(self.file_legacy),
             line: self.line.or(self.line_legacy),
-            thread: self.thread,
+            thread: self.thread.or(thread),
             process: Some(self.process.unwrap_or_else(std::process::id)),
         }
     }
@@ -227,10 +228,11 @@ mod tests {
         assert_eq!(lifted.user_id.as_deref(), Some("456"));
         assert_eq!(lifted.session_id, None);
         assert!(lifted.timing);
-        let ctx = lifted.code_context();
+        let ctx = lifted.code_context(None);
         assert_eq!(ctx.line, Some(42));
         assert_eq!(ctx.function, Some("old"));
         assert_eq!(ctx.thread, None);
+        assert_eq!(lifted.code_context(Some(9)).thread, Some(9));
         assert_eq!(ctx.process, Some(std::process::id()));
         assert!(!is_lifted(THREAD_ID, &Value::I64(-1), ALL));
         assert!(!is_lifted(SESSION_ID, &Value::F64(1.5), ALL));

@@ -9,6 +9,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::exporter_state::ExporterState;
+use crate::last_values::LastValues;
 use crate::otel_value::write_value;
 use crate::semconv::{self, Lift, Lifted};
 use crate::{
@@ -55,6 +56,9 @@ use crate::{
 /// | `context` | `code.function.name`, `code.file.path`, `code.line.number` (or the older `code.function`, `code.filepath`, `code.lineno`), `thread.id`, `process.pid` (default: this process) |
 /// | `exception` | the span's last `exception` event (`exception.type`, `exception.message`, `exception.stacktrace`); without one, `exception.*` span attributes |
 /// | `span` | `name`, `kind` (`internal`, `server`, `client`, `producer`, `consumer`), `parent_span_id` (when there is a parent), `start`, `end`, `duration_ms`, `status` (`unset`, `ok`, `error` plus `status_message`) and `attributes`: every attribute not lifted into a key above, with its type, after redaction |
+///
+/// When a key appears several times among the attributes, only its last value counts, for
+/// the keys above as for `span.attributes`.
 ///
 /// Span records are never timing records. Other span events and links are not written: the
 /// log records written while the span was active already carry its ids.
@@ -179,9 +183,9 @@ impl FileSpanExporter {
             exception: exception_event.is_none(),
             timing: false,
         };
+        let last = LastValues::of(|| span.attributes.iter().map(|kv| kv.key.as_str()));
         let lifted = Lifted::collect(
-            span.attributes
-                .iter()
+            last.keep(span.attributes.iter())
                 .map(|kv| (kv.key.as_str(), &kv.value)),
             lift,
         );
@@ -202,6 +206,7 @@ impl FileSpanExporter {
         };
         let attributes = SpanAttributes {
             attributes: &span.attributes,
+            last: &last,
             lift,
         };
         let parent = span.parent_span_id;
@@ -222,7 +227,7 @@ impl FileSpanExporter {
         let mut record = Record::new(level, component, &span.name)
             .timestamp(span.end_time)
             .trace(span.span_context.trace_id(), span.span_context.span_id())
-            .context(lifted.code_context())
+            .context(lifted.code_context(None))
             .span(info);
         let scope = span.instrumentation_scope.name();
         if !scope.is_empty() {
@@ -291,15 +296,16 @@ fn kind_name(kind: &SpanKind) -> &'static str {
     }
 }
 
-/// The span's attributes that were not lifted into record keys.
+/// The span's attributes that were not lifted into record keys (each key's last value).
 struct SpanAttributes<'a> {
     attributes: &'a [KeyValue],
+    last: &'a LastValues,
     lift: Lift,
 }
 
 impl Fields for SpanAttributes<'_> {
     fn write_fields(&self, w: &mut FieldWriter<'_>) {
-        for kv in self.attributes {
+        for kv in self.last.keep(self.attributes.iter()) {
             let key = kv.key.as_str();
             if !semconv::is_lifted(key, &kv.value, self.lift) {
                 write_value(w, key, &kv.value);

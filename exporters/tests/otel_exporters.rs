@@ -337,6 +337,35 @@ fn span_defaults_and_fallbacks() {
     );
 }
 
+/// The SDK appends a repeated attribute without replacing it (tracing-opentelemetry sets a
+/// `u64` field as `"42"`, then the tracekit layer sets `42`): the record has each key once,
+/// with its last value, lifted keys included.
+#[test]
+fn a_repeated_span_attribute_is_written_once_with_its_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, guard) = writer_in(&dir);
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(FileSpanExporter::new(writer.clone()))
+        .build();
+    let mut span = provider.tracer("orders").start("checkout");
+    span.set_attribute(KeyValue::new("order_id", "42"));
+    span.set_attribute(KeyValue::new("component", "cart"));
+    span.set_attribute(KeyValue::new("request.id", "req-old"));
+    span.set_attribute(KeyValue::new("order_id", 42_i64));
+    span.set_attribute(KeyValue::new("component", "orders"));
+    span.set_attribute(KeyValue::new("request.id", "req-new"));
+    span.end();
+    provider.shutdown().unwrap();
+    drop(guard);
+
+    assert!(!log_path(&dir, "cart").exists(), "the first component lost");
+    let text = std::fs::read_to_string(log_path(&dir, "orders")).unwrap();
+    assert_eq!(text.matches("\"order_id\"").count(), 1, "{text}");
+    let r: Json = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(r["span"]["attributes"], json!({"order_id": 42}));
+    assert_eq!(r["request_id"], "req-new");
+}
+
 // ---------------------------------------------------------------------------------------------
 // (2) logs
 
@@ -526,7 +555,11 @@ fn log_records_map_to_the_contract() {
         assert_eq!(r["trace_id"], sc.trace_id().to_string(), "{body}");
         assert_eq!(r["span_id"], sc.span_id().to_string(), "{body}");
         assert!(r.get("data").is_none(), "{body}: no attributes, no data");
-        assert_eq!(r["context"], json!({"process": std::process::id()}));
+        // Emitted (and, by the simple processor, exported) on this thread.
+        assert_eq!(
+            r["context"],
+            json!({"thread": tracekit_exporters::current_thread_id(), "process": std::process::id()})
+        );
     }
 
     let billing = records(&log_path(&dir, "billing"));
@@ -565,7 +598,8 @@ fn log_records_map_to_the_contract() {
     );
     assert_eq!(
         declined["context"],
-        json!({"function": "decline", "file": "src/decline.rs", "line": 12, "process": std::process::id()})
+        json!({"function": "decline", "file": "src/decline.rs", "line": 12,
+            "thread": tracekit_exporters::current_thread_id(), "process": std::process::id()})
     );
     assert_eq!(declined["data"], json!({"attempt": 2}));
 
@@ -612,6 +646,48 @@ fn log_records_map_to_the_contract() {
 
 // ---------------------------------------------------------------------------------------------
 // (3) the exporter contract
+
+/// The bare logs API through an `SdkLoggerProvider` with the simple exporter: a record
+/// without `thread.id` says which thread emitted it, and a repeated attribute counts once, with
+/// its last value.
+#[test]
+fn bare_api_log_records_carry_their_thread_and_last_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, guard) = writer_in(&dir);
+    let provider = SdkLoggerProvider::builder()
+        .with_simple_exporter(FileLogExporter::new(writer.clone()))
+        .build();
+    let logger = provider.logger("checkout");
+    let emitted_on = std::thread::spawn(move || {
+        emit(
+            &logger,
+            Some(Severity::Info),
+            "order placed",
+            vec![
+                ("order_id", AnyValue::from("42")),
+                ("user.id", AnyValue::from("u-old")),
+                ("order_id", AnyValue::from(42_i64)),
+                ("user.id", AnyValue::from("u-new")),
+            ],
+        );
+        tracekit_exporters::current_thread_id()
+    })
+    .join()
+    .unwrap();
+    assert_ne!(emitted_on, tracekit_exporters::current_thread_id());
+    provider.shutdown().unwrap();
+    drop(guard);
+
+    let text = std::fs::read_to_string(log_path(&dir, "app")).unwrap();
+    assert_eq!(text.matches("\"order_id\"").count(), 1, "{text}");
+    let r: Json = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(r["data"], json!({"order_id": 42}));
+    assert_eq!(r["user_id"], "u-new");
+    assert_eq!(
+        r["context"],
+        json!({"thread": emitted_on, "process": std::process::id()})
+    );
+}
 
 #[test]
 fn span_export_after_shutdown_is_refused() {

@@ -598,64 +598,6 @@ fn the_interval_policy_syncs_written_data_by_itself() {
     drop(guard);
 }
 
-/// Records whose encoding is left to the writer thread land in their place among the others,
-/// with the lines `write` gives them, and go to `errors/` and `performance/` as theirs would.
-#[test]
-fn deferred_records_keep_their_place_and_their_routes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, guard) = builder(dir.path()).build().unwrap();
-    let exception = tracekit_exporters::Exception {
-        kind: "Timeout",
-        message: "model \"v2\" timed out",
-        traceback: Some("at rank\nat serve"),
-    };
-    let data = [("n", Value::U64(3))];
-    let records = [
-        Record::new(Level::INFO, "serving", "immediate").request_id("r-1"),
-        Record {
-            exception: Some(exception),
-            ..Record::new(Level::ERROR, "serving", "deferred error")
-        },
-        Record::new(Level::DEBUG, "serving", "immediate again"),
-        Record {
-            timing: true,
-            ..Record::new(Level::INFO, "serving", "deferred timing").user_id("u-1")
-        },
-        // `data` is visited on the caller's thread: encoded there.
-        Record {
-            data: Some(&data),
-            ..Record::new(Level::WARNING, "serving", "deferred with data")
-        },
-    ];
-    for (i, r) in records.iter().enumerate() {
-        match i % 2 {
-            0 if i != 4 => writer.write(r).unwrap(),
-            _ => writer.write_deferred(r).unwrap(),
-        }
-    }
-    writer.flush().unwrap();
-    assert_eq!(writer.status().records_written, 5);
-    drop(guard);
-
-    let mut expected = Vec::new();
-    for r in &records {
-        writer.encoder().encode(r, &mut expected);
-    }
-    let serving = fs::read_to_string(dir.path().join("logs/serving/serving.log")).unwrap();
-    assert_eq!(serving, String::from_utf8(expected).unwrap());
-    let messages = |path: &str| -> Vec<String> {
-        json_lines(&dir.path().join(path))
-            .iter()
-            .map(|v| v["message"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(messages("logs/errors/errors.log"), ["deferred error"]);
-    assert_eq!(
-        messages("logs/performance/performance.log"),
-        ["deferred timing"]
-    );
-}
-
 #[test]
 fn lines_longer_than_the_queue_keep_their_place_and_their_bytes() {
     // A 64 KiB queue: lines over a quarter of it travel boxed, the rest through the ring,

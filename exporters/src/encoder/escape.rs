@@ -34,183 +34,23 @@ fn push_u_escape(out: &mut Vec<u8>, cp: u32) {
     ]);
 }
 
-/// Appends `s`; short slices are copied inline instead of through a `memcpy` call, which
-/// matters when a record is two dozen short pieces.
+/// Appends `s`.
 #[inline(always)]
 pub(crate) fn push_slice(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len();
-    if n > 32 {
-        out.extend_from_slice(s);
-        return;
-    }
-    out.reserve(32);
-    // SAFETY: `reserve(32)` leaves room for `n <= 32` bytes past `len`.
-    unsafe {
-        let len = out.len();
-        copy_short(out.as_mut_ptr().add(len), s);
-        out.set_len(len + n);
-    }
-}
-
-/// Copies `s` (at most 32 bytes) to `dst` without a call.
-///
-/// # Safety
-///
-/// `dst` must be valid for `s.len()` bytes of writes, and `s.len() <= 32`.
-#[inline(always)]
-unsafe fn copy_short(dst: *mut u8, s: &[u8]) {
-    let n = s.len();
-    debug_assert!(n <= 32);
-    let src = s.as_ptr();
-    // SAFETY: every read stays within `s` (the two overlapping halves cover it exactly);
-    // every write within the `n` bytes at `dst` the caller vouches for.
-    unsafe {
-        if n >= 16 {
-            let a = std::ptr::read_unaligned(src.cast::<u128>());
-            let b = std::ptr::read_unaligned(src.add(n - 16).cast::<u128>());
-            std::ptr::write_unaligned(dst.cast::<u128>(), a);
-            std::ptr::write_unaligned(dst.add(n - 16).cast::<u128>(), b);
-        } else if n >= 8 {
-            let a = std::ptr::read_unaligned(src.cast::<u64>());
-            let b = std::ptr::read_unaligned(src.add(n - 8).cast::<u64>());
-            std::ptr::write_unaligned(dst.cast::<u64>(), a);
-            std::ptr::write_unaligned(dst.add(n - 8).cast::<u64>(), b);
-        } else if n >= 4 {
-            let a = std::ptr::read_unaligned(src.cast::<u32>());
-            let b = std::ptr::read_unaligned(src.add(n - 4).cast::<u32>());
-            std::ptr::write_unaligned(dst.cast::<u32>(), a);
-            std::ptr::write_unaligned(dst.add(n - 4).cast::<u32>(), b);
-        } else {
-            for i in 0..n {
-                *dst.add(i) = *src.add(i);
-            }
-        }
-    }
+    out.extend_from_slice(s);
 }
 
 /// Appends `prefix"s"suffix` with `s` escaped: a record key and its string value, or a
-/// field's quoted key and its colon. A short plain `s` between short affixes takes one
-/// capacity check for all of it.
+/// field's quoted key and its colon.
 #[inline(always)]
 pub(crate) fn push_quoted_between(out: &mut Vec<u8>, prefix: &[u8], s: &str, suffix: &[u8]) {
-    let bytes = s.as_bytes();
-    if prefix.len() <= 32 && suffix.len() <= 32 && bytes.len() <= 16 && is_plain_short(bytes) {
-        let total = prefix.len() + bytes.len() + 2 + suffix.len();
-        out.reserve(total);
-        // SAFETY: `reserve(total)` leaves room for every byte written; each piece is at
-        // most 32 bytes, as `copy_short` needs.
-        unsafe {
-            let len = out.len();
-            let mut dst = out.as_mut_ptr().add(len);
-            copy_short(dst, prefix);
-            dst = dst.add(prefix.len());
-            *dst = b'"';
-            copy_short(dst.add(1), bytes);
-            dst = dst.add(1 + bytes.len());
-            *dst = b'"';
-            copy_short(dst.add(1), suffix);
-            out.set_len(len + total);
-        }
-        return;
-    }
     out.extend_from_slice(prefix);
     quoted_str_into(out, s);
     out.extend_from_slice(suffix);
 }
 
-/// True when `bytes` (at most 16) needs no escaping.
-#[inline(always)]
-fn is_plain_short(bytes: &[u8]) -> bool {
-    debug_assert!(bytes.len() <= 16);
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut padded = [b' '; 16];
-        // SAFETY: at most 16 bytes into a 16-byte array, which is then 16 readable bytes.
-        unsafe {
-            copy_short(padded.as_mut_ptr(), bytes);
-            sse2::look_mask(padded.as_ptr()) == 0
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    swar::is_plain_short(bytes)
-}
-
-/// The first byte at or after `from` that needs a look (a control, `"`, `\`, DEL or not
-/// ASCII), or `bytes.len()`.
-#[inline]
-fn next_look(bytes: &[u8], from: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let len = bytes.len();
-        let p = bytes.as_ptr();
-        let mut i = from;
-        while i + 16 <= len {
-            // SAFETY: `i + 16 <= len`.
-            let m = unsafe { sse2::look_mask(p.add(i)) };
-            if m != 0 {
-                return i + m.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-        if i >= len {
-            return len;
-        }
-        let m = if len >= 16 {
-            // The last 16 bytes again, without the bits of those already looked at.
-            // SAFETY: `len >= 16`.
-            unsafe { sse2::look_mask(p.add(len - 16)) >> (16 - (len - i)) }
-        } else {
-            let mut padded = [b' '; 16];
-            // SAFETY: fewer than 16 bytes into a 16-byte array, then 16 readable bytes.
-            unsafe {
-                copy_short(padded.as_mut_ptr(), &bytes[i..]);
-                sse2::look_mask(padded.as_ptr())
-            }
-        };
-        if m != 0 {
-            i + m.trailing_zeros() as usize
-        } else {
-            len
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    swar::next_look(bytes, from)
-}
-
-/// SSE2 (part of every x86-64 CPU): 16 bytes looked at in a handful of instructions.
-#[cfg(target_arch = "x86_64")]
-mod sse2 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
-
-    /// Bit `k` set when byte `k` of the 16 at `p` is below 0x20 or not ASCII (signed below
-    /// 0x20), `"`, `\` or DEL.
-    ///
-    /// # Safety
-    ///
-    /// `p` must be valid for 16 bytes of reads.
-    #[inline(always)]
-    pub(super) unsafe fn look_mask(p: *const u8) -> u32 {
-        // SAFETY: the caller vouches for 16 bytes; SSE2 is in the x86-64 baseline.
-        unsafe {
-            let v = _mm_loadu_si128(p.cast::<__m128i>());
-            let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
-            _mm_movemask_epi8(_mm_or_si128(
-                _mm_or_si128(low, quote),
-                _mm_or_si128(backslash, del),
-            )) as u32
-        }
-    }
-}
-
-/// The same looks eight bytes at a time in a `u64`, for other targets (and, in tests, to
-/// check the SSE2 ones against).
-#[cfg(any(test, not(target_arch = "x86_64")))]
+/// Eight bytes at a time in a `u64`: which bytes need a look (a control, `"`, `\`, DEL or
+/// not ASCII).
 mod swar {
     use super::CLASS;
 
@@ -238,8 +78,10 @@ mod swar {
             || has_zero(w ^ (ONES * 0x7f))
     }
 
-    /// [`super::is_plain_short`].
+    /// True when `bytes` (at most 16) needs no escaping.
+    #[inline(always)]
     pub(super) fn is_plain_short(bytes: &[u8]) -> bool {
+        debug_assert!(bytes.len() <= 16);
         if bytes.len() >= 8 {
             !needs_look(word(&bytes[..8])) && !needs_look(word(&bytes[bytes.len() - 8..]))
         } else {
@@ -249,7 +91,8 @@ mod swar {
         }
     }
 
-    /// [`super::next_look`].
+    /// The first byte at or after `from` that needs a look, or `bytes.len()`.
+    #[inline]
     pub(super) fn next_look(bytes: &[u8], from: usize) -> usize {
         let mut i = from;
         while let Some(chunk) = bytes.get(i..i + 8) {
@@ -264,6 +107,8 @@ mod swar {
         i
     }
 }
+
+use swar::{is_plain_short, next_look};
 
 /// Appends the contents of `s` escaped for a JSON string (without the quotes).
 ///
@@ -284,20 +129,10 @@ pub(crate) fn escape_str_into(out: &mut Vec<u8>, s: &str) {
     escape_long(out, bytes);
 }
 
-/// True when `bytes` (17 to 32) needs no escaping: two overlapping looks.
+/// True when `bytes` (17 to 32) needs no escaping.
 #[inline(always)]
 fn is_plain_medium(bytes: &[u8]) -> bool {
-    debug_assert!((17..=32).contains(&bytes.len()));
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: both 16-byte windows lie within `bytes` (17 to 32 long).
-    unsafe {
-        let p = bytes.as_ptr();
-        sse2::look_mask(p) | sse2::look_mask(p.add(bytes.len() - 16)) == 0
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        swar::next_look(bytes, 0) == bytes.len()
-    }
+    next_look(bytes, 0) == bytes.len()
 }
 
 /// [`escape_str_into`] for strings that are long or need escaping. `bytes` is valid UTF-8.
@@ -422,9 +257,9 @@ mod tests {
     }
 
     #[test]
-    fn the_look_finds_the_first_byte_to_escape_as_the_word_look_does() {
+    fn the_look_finds_the_first_byte_to_escape_as_a_byte_loop_does() {
         // Mostly plain bytes with a sprinkle of every kind that needs a look, at every length
-        // and start, against the eight-byte word version (and a plain byte loop).
+        // and start, against a plain byte loop over the table.
         let kinds = [
             b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0x80, 0xc2, 0xe2, 0xff, b' ', b'~',
         ];
@@ -449,16 +284,10 @@ mod tests {
                     .find(|&k| bytes[k] >= 0x80 || CLASS[bytes[k] as usize] != 0)
                     .unwrap_or(len);
                 assert_eq!(next_look(&bytes, from), expected, "{bytes:?} from {from}");
-                assert_eq!(
-                    swar::next_look(&bytes, from),
-                    expected,
-                    "{bytes:?} from {from}"
-                );
             }
             let plain = bytes.iter().all(|&b| b < 0x80 && CLASS[b as usize] == 0);
             if len <= 16 {
                 assert_eq!(is_plain_short(&bytes), plain, "{bytes:?}");
-                assert_eq!(swar::is_plain_short(&bytes), plain, "{bytes:?}");
             } else if len <= 32 {
                 assert_eq!(is_plain_medium(&bytes), plain, "{bytes:?}");
             }

@@ -1,6 +1,6 @@
 //! Key-based redaction: the one place that decides whether a value is written.
 
-use std::cell::UnsafeCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The value written in place of a redacted one.
@@ -127,18 +127,16 @@ impl Redactor {
         let addr = key.as_ptr() as u64 ^ (key.len() as u64) << 56;
         let slot = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
         DECISIONS.with(|cache| {
-            // SAFETY: the cache is this thread's own and nothing below can re-enter it
-            // (`scan` calls no user code), so this is the only reference to the slot.
-            let entry = unsafe { &mut (*cache.get())[slot] };
+            let entry = cache[slot].get();
             if entry.owner == self.id && entry.key == content {
                 return entry.redacted;
             }
             let redacted = self.scan(key);
-            *entry = CacheEntry {
+            cache[slot].set(CacheEntry {
                 owner: self.id,
                 key: content,
                 redacted,
-            };
+            });
             redacted
         })
     }
@@ -236,10 +234,9 @@ struct CacheEntry {
 }
 
 thread_local! {
-    static DECISIONS: UnsafeCell<[CacheEntry; CACHE_SLOTS]> = const {
-        UnsafeCell::new(
-            [CacheEntry { owner: 0, key: CachedKey::EMPTY, redacted: false }; CACHE_SLOTS],
-        )
+    static DECISIONS: [Cell<CacheEntry>; CACHE_SLOTS] = const {
+        [const { Cell::new(CacheEntry { owner: 0, key: CachedKey::EMPTY, redacted: false }) };
+            CACHE_SLOTS]
     };
 }
 

@@ -6,8 +6,8 @@ use std::fmt::{self, Display};
 use serde::ser::{self, Serialize};
 
 use super::escape::{quoted_str_into, EscapingWriter};
+use super::numbers::{write_f64, write_i128, write_i64, write_u128, write_u64};
 use super::redaction::{Redactor, REDACTED};
-use super::{write_f64, write_i128, write_i64, write_u128, write_u64};
 
 /// Why a value could not be serialized (the value's own `Serialize` said so).
 #[derive(Debug)]

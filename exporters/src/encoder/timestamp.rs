@@ -194,6 +194,11 @@ pub(crate) fn parse_archive_stamp(s: &str) -> Option<i64> {
     Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micro)
 }
 
+/// Days since the epoch (UTC) of `micros`.
+pub(crate) fn utc_day(micros: i64) -> i64 {
+    micros.div_euclid(86_400_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

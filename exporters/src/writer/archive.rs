@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use flate2::write::GzEncoder;
 
+use super::config::Compression;
 use super::Shared;
-use crate::config::Compression;
 use crate::encoder::timestamp::{format_archive_stamp, parse_archive_stamp, unix_micros};
 
 /// The name of an archive: `<stem>.<YYYYMMDDTHHMMSS.ffffffZ>.log[.gz]`, sortable by time.

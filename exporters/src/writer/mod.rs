@@ -1,28 +1,30 @@
-//! The writer: callers hand their records to one background writer thread through a bounded
-//! queue, a ring they fill outside its lock (`ring`): encoded lines ([`LogWriter::write`]),
-//! or for records without `data` their parts, for the writer to encode
-//! ([`LogWriter::write_deferred`]). The writer batches, routes, rotates and archives.
+//! The writer: callers encode their records ([`LogWriter::write`]) and hand the lines to one
+//! background writer thread through a bounded queue (`queue`). The writer batches, routes,
+//! rotates and archives.
 
 mod archive;
-mod packed;
-mod ring;
+mod builder;
+mod config;
+mod context;
+mod queue;
 mod rolling;
 mod worker;
 
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, LogWriterBuilder, LossPolicy};
+pub use builder::LogWriterBuilder;
+use config::Config;
+pub use config::{Clock, Compression, DailyFiles, FsyncPolicy, LossPolicy, SystemClock};
+use queue::Queue;
+
 use crate::encoder::RecordEncoder;
 use crate::error::{BuildError, WriteError};
 use crate::record::Record;
-
-use archive::ArchiveName;
-use ring::Ring;
 
 /// The record is `ERROR` or `CRITICAL`: also goes to `errors/`.
 pub(crate) const FLAG_ERROR: u8 = 1;
@@ -30,58 +32,13 @@ pub(crate) const FLAG_ERROR: u8 = 1;
 pub(crate) const FLAG_TIMING: u8 = 2;
 /// The writer's own record: not counted as written.
 pub(crate) const FLAG_INTERNAL: u8 = 4;
-/// The entry holds a record's parts (see `packed`), for the writer thread to encode.
-pub(crate) const FLAG_PACKED: u8 = 8;
-/// The entry holds the address and length of a boxed line too long for the ring.
-pub(crate) const FLAG_BOXED: u8 = 16;
 
 /// How long a dropped [`WriterGuard`] waits for the writer to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the writer thread is doing, as callers need to know it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum WriterState {
-    /// Taking or writing a batch: nobody needs to wake it.
-    #[default]
-    Busy,
-    /// Letting records gather after a batch, for at most [`DOZE`](worker::DOZE): the caller
-    /// that fills the queue to a quarter wakes it (under a steady stream no other caller pays
-    /// for a wake-up).
-    Gathering,
-    /// Asleep with nothing queued: the next caller wakes it.
-    Idle,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    /// Ring bytes reserved so far (a position, not wrapped).
-    pub head: u64,
-    /// Ring bytes the writer has consumed and given back.
-    pub tail: u64,
-    /// Bytes of boxed lines (too long for the ring) not yet written.
-    pub boxed: usize,
-    /// Records accepted so far.
-    pub submitted: u64,
-    /// Records the writer has finished with (written or accounted as lost).
-    pub processed: u64,
-    /// What the writer thread is doing, so callers know when to wake it.
-    pub writer: WriterState,
-    /// Callers waiting for room in the queue.
-    pub room_waiters: u32,
-    /// Callers waiting in `flush` or `shutdown`.
-    pub progress_waiters: u32,
-    /// A flush is waiting: the writer should not linger.
-    pub flush_requested: bool,
-    /// No more records are accepted.
-    pub closed: bool,
-    /// The writer thread has exited.
-    pub finished: bool,
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub written: AtomicU64,
-    pub dropped: AtomicU64,
     pub lost: AtomicU64,
     pub io_errors: AtomicU64,
     pub rotations: AtomicU64,
@@ -90,18 +47,6 @@ pub(crate) struct Counters {
     pub archives_deleted: AtomicU64,
     pub archive_errors: AtomicU64,
     pub syncs: AtomicU64,
-}
-
-impl Queue {
-    /// Whether an entry of `room` ring bytes, carrying a boxed line of `boxed_len` bytes (0
-    /// for a line in the ring), fits now: in the ring's `capacity`, and with the boxed lines
-    /// waiting within `boxed_limit`. A boxed line longer than the limit is let in alone (it
-    /// waits for the others to be written, not forever); lines in the ring never wait for
-    /// boxed ones.
-    fn admits(&self, room: usize, capacity: usize, boxed_len: usize, boxed_limit: usize) -> bool {
-        self.head - self.tail + room as u64 <= capacity as u64
-            && (boxed_len == 0 || self.boxed == 0 || self.boxed + boxed_len <= boxed_limit)
-    }
 }
 
 /// A value alone on its cache lines (128 bytes: x86's adjacent-line prefetcher pulls lines
@@ -122,25 +67,11 @@ pub(crate) struct Shared {
     pub config: Config,
     pub encoder: RecordEncoder,
     /// On lines of its own: every caller writes it, the writer thread at each batch.
-    pub queue: CachePadded<Mutex<Queue>>,
-    /// The queued lines (positions in `queue`).
-    pub ring: Ring,
-    /// The writer waits here for records.
-    pub work: Condvar,
-    /// Lossless callers wait here for room.
-    pub room: Condvar,
-    /// Flushers and shutdown wait here for progress.
-    pub progress: Condvar,
+    pub queue: CachePadded<Queue>,
     /// Written by the writer thread: kept off the lines callers read.
     pub counters: CachePadded<Counters>,
     pub archiver: archive::ArchiverHandle,
     threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// A handle to the background writer: cheap to clone, safe to share between threads.
@@ -277,16 +208,12 @@ impl LogWriter {
             })?;
         }
         let encoder = RecordEncoder::new(config.redactor.clone(), &config.default_component);
-        let ring = Ring::new(config.queue_bytes);
+        let queue = Queue::new(config.queue_bytes, config.loss_policy);
         let archiver = archive::ArchiverHandle::new();
         let shared = Arc::new(Shared {
             config,
             encoder,
-            queue: CachePadded(Mutex::new(Queue::default())),
-            ring,
-            work: Condvar::new(),
-            room: Condvar::new(),
-            progress: Condvar::new(),
+            queue: CachePadded(queue),
             counters: CachePadded(Counters::default()),
             archiver,
             threads: Mutex::new(Vec::new()),
@@ -324,54 +251,10 @@ impl LogWriter {
     /// lossy policy a full queue drops the record, counts it and returns
     /// [`WriteError::QueueFull`]. After shutdown it returns [`WriteError::Shutdown`].
     pub fn write(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        self.write_with(routes(record), |line| {
-            Some(self.shared.encoder.encode(record, line))
-        })
-    }
-
-    /// Queues `record` like [`write`](Self::write), but leaves its encoding to the writer
-    /// thread: the caller copies the record's parts into the queue, the writer encodes them
-    /// into the same line `write` would have queued, in the same order among the other
-    /// records. For records that are written once per unit of work and are not needed on
-    /// the caller's thread (span records: tracekit writes a `LogContext`'s this way). A span's
-    /// `attributes` are encoded here (only the caller can visit them); a record with `data`
-    /// or a [`head`](Record::head) is encoded here whole, as by `write`.
-    ///
-    /// ```
-    /// use tracekit_exporters::{Level, LogWriter, Record};
-    ///
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// let (writer, guard) = LogWriter::builder().root(dir.path()).build()?;
-    /// let record = Record::new(Level::INFO, "serving", "request done").request_id("req-1");
-    /// writer.write_deferred(&record)?;
-    /// writer.write(&record)?;
-    /// drop(guard);
-    /// let text = std::fs::read_to_string(dir.path().join("logs/serving/serving.log"))?;
-    /// let lines: Vec<&str> = text.lines().collect();
-    /// assert_eq!(lines.len(), 2);
-    /// assert_eq!(lines[0], lines[1]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn write_deferred(&self, record: &Record<'_>) -> Result<(), WriteError> {
-        let encoder = &self.shared.encoder;
-        self.write_with(routes(record), |line| {
-            match packed::pack(record, encoder, line) {
-                true => None,
-                false => Some(encoder.encode(record, line)),
-            }
-        })
-    }
-
-    /// Fills the calling thread's buffer with `encode` and queues it: a line whose component
-    /// stands at the range returned, or (`None`) a record's parts for the writer to encode.
-    fn write_with(
-        &self,
-        flags: u8,
-        encode: impl FnOnce(&mut Vec<u8>) -> Option<std::ops::Range<usize>>,
-    ) -> Result<(), WriteError> {
-        let queue = |line: &mut Vec<u8>| match encode(line) {
-            Some(component) => self.submit(line, component, flags),
-            None => self.submit(line, 0..0, flags | FLAG_PACKED),
+        let flags = routes(record);
+        let queue = |line: &mut Vec<u8>| {
+            let component = self.shared.encoder.encode(record, line);
+            self.shared.queue.push(line, component, flags)
         };
         LINE.with(|cell| match cell.try_borrow_mut() {
             Ok(mut line) => {
@@ -387,109 +270,10 @@ impl LogWriter {
         })
     }
 
-    /// Queues an encoded line whose component name stands at `component`: reserves its room
-    /// in the ring under the lock, fills it after (see `ring`).
-    pub(crate) fn submit(
-        &self,
-        line: &[u8],
-        component: std::ops::Range<usize>,
-        mut flags: u8,
-    ) -> Result<(), WriteError> {
-        let shared = &*self.shared;
-        let ring = &shared.ring;
-        // A line longer than a quarter of the ring goes boxed: the ring carries its address.
-        let boxed = Ring::size_of(line.len()) > ring.quarter();
-        let (size, boxed_len) = match boxed {
-            true => (Ring::size_of(ring::BOXED_LEN), line.len()),
-            false => (Ring::size_of(line.len()), 0),
-        };
-        let mut q = shared.lock();
-        let pad = loop {
-            if q.closed {
-                return Err(WriteError::Shutdown);
-            }
-            let pad = ring.pad_before(q.head, size);
-            if q.admits(
-                pad + size,
-                ring.capacity(),
-                boxed_len,
-                shared.config.queue_bytes,
-            ) {
-                break pad;
-            }
-            match shared.config.loss_policy {
-                LossPolicy::Lossy => {
-                    // Counted under the lock, so the writer's final report is exact.
-                    shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    return Err(WriteError::QueueFull);
-                }
-                LossPolicy::Lossless => {
-                    // Rare: wake the writer even if it only gathers.
-                    q.writer = WriterState::Busy;
-                    shared.work.notify_one();
-                    q.room_waiters += 1;
-                    q = shared.room.wait(q).unwrap_or_else(PoisonError::into_inner);
-                    q.room_waiters -= 1;
-                }
-            }
-        };
-        let pos = q.head;
-        q.head += (pad + size) as u64;
-        q.boxed += boxed_len;
-        q.submitted += 1;
-        let wake = match q.writer {
-            WriterState::Idle => true,
-            WriterState::Gathering => q.head - q.tail >= ring.quarter() as u64,
-            WriterState::Busy => false,
-        };
-        if wake {
-            q.writer = WriterState::Busy;
-        }
-        drop(q);
-        let comp_start = component.start as u16;
-        let comp_len = component.len() as u8;
-        if boxed {
-            flags |= FLAG_BOXED;
-            let address = ring::boxed(line);
-            // SAFETY: reserved above; the writer takes the box back (`ring::unbox`).
-            unsafe { ring.publish(pos, pad, &address, comp_start, comp_len, flags) };
-        } else {
-            // SAFETY: reserved above, for this line.
-            unsafe { ring.publish(pos, pad, line, comp_start, comp_len, flags) };
-        }
-        if wake {
-            shared.work.notify_one();
-        }
-        Ok(())
-    }
-
     /// Waits until every record queued before this call has been written (or accounted as
     /// lost), at most `timeout`.
     pub fn flush_with_timeout(&self, timeout: Duration) -> Result<(), WriteError> {
-        let shared = &*self.shared;
-        let deadline = Instant::now() + timeout;
-        let mut q = shared.lock();
-        let target = q.submitted;
-        while q.processed < target {
-            if q.finished {
-                return Err(WriteError::Shutdown);
-            }
-            q.flush_requested = true;
-            q.writer = WriterState::Busy;
-            shared.work.notify_one();
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(WriteError::Timeout(timeout));
-            }
-            q.progress_waiters += 1;
-            q = shared
-                .progress
-                .wait_timeout(q, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            q.progress_waiters -= 1;
-        }
-        Ok(())
+        self.shared.queue.flush(timeout)
     }
 
     /// [`flush_with_timeout`](Self::flush_with_timeout) with [`DEFAULT_SHUTDOWN_TIMEOUT`].
@@ -503,25 +287,8 @@ impl LogWriter {
     pub fn shutdown_with_timeout(&self, timeout: Duration) -> Result<(), WriteError> {
         let shared = &*self.shared;
         let deadline = Instant::now() + timeout;
-        {
-            let mut q = shared.lock();
-            if !q.closed {
-                q.closed = true;
-                q.writer = WriterState::Busy;
-                shared.work.notify_one();
-                shared.room.notify_all();
-            }
-            while !q.finished {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(WriteError::Timeout(timeout));
-                }
-                q = shared
-                    .progress
-                    .wait_timeout(q, deadline - now)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+        if !shared.queue.close(deadline) {
+            return Err(WriteError::Timeout(timeout));
         }
         shared.archiver.stop();
         if !shared
@@ -550,7 +317,7 @@ impl LogWriter {
 
     /// True once shutdown has begun.
     pub fn is_shutdown(&self) -> bool {
-        self.shared.lock().closed
+        self.shared.queue.is_closed()
     }
 
     /// Waits until every rotated file so far has been compressed and pruned (backups and
@@ -562,13 +329,10 @@ impl LogWriter {
     /// The counters.
     pub fn status(&self) -> WriterStatus {
         let c = &self.shared.counters;
-        let queued_bytes = {
-            let q = self.shared.lock();
-            q.head - q.tail + q.boxed as u64
-        };
+        let queued_bytes = self.shared.queue.queued_bytes() as u64;
         WriterStatus {
             records_written: c.written.load(Ordering::Relaxed),
-            records_dropped: c.dropped.load(Ordering::Relaxed),
+            records_dropped: self.shared.queue.dropped(),
             records_lost: c.lost.load(Ordering::Relaxed),
             io_errors: c.io_errors.load(Ordering::Relaxed),
             rotations: c.rotations.load(Ordering::Relaxed),
@@ -579,34 +343,5 @@ impl LogWriter {
             syncs: c.syncs.load(Ordering::Relaxed),
             queued_bytes,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Queue;
-
-    #[test]
-    fn the_ring_and_the_boxed_lines_have_separate_budgets() {
-        let (ring, limit) = (1024, 1000);
-        let mut q = Queue {
-            head: 1000,
-            tail: 200,
-            ..Queue::default()
-        };
-        // The ring: 224 bytes left.
-        assert!(q.admits(224, ring, 0, limit));
-        assert!(!q.admits(232, ring, 0, limit));
-        // A boxed line longer than the limit comes in alone.
-        assert!(q.admits(32, ring, 5000, limit));
-        q.boxed = 5000;
-        assert!(!q.admits(32, ring, 10, limit), "a second boxed line waits");
-        assert!(
-            q.admits(32, ring, 0, limit),
-            "a line in the ring does not wait for boxed ones"
-        );
-        q.boxed = 600;
-        assert!(q.admits(32, ring, 400, limit));
-        assert!(!q.admits(32, ring, 401, limit));
     }
 }

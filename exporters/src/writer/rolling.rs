@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::worker::{Ctx, Warning};
-use super::ArchiveName;
-use crate::config::FsyncPolicy;
-use crate::encoder::timestamp::days_from_civil;
+use super::archive::ArchiveName;
+use super::config::FsyncPolicy;
+use super::context::{Ctx, Warning};
+use crate::encoder::timestamp::{days_from_civil, utc_day};
 
 /// A file's pending bytes are written once they reach this size, even mid-batch.
 const FLUSH_AT: usize = 1024 * 1024;
@@ -22,11 +22,6 @@ const ROTATE_RETRY_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(mode).create(dir)
-}
-
-/// Days since the epoch (UTC) of `micros`.
-pub(crate) fn utc_day(micros: i64) -> i64 {
-    micros.div_euclid(86_400_000_000)
 }
 
 /// The UTC day (days since the epoch) of the record at the start of `file`, which begins

@@ -5,41 +5,19 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::rolling::{utc_day, FileKind, RollingFile};
-use super::{
-    packed, ring, Shared, WriterState, FLAG_BOXED, FLAG_ERROR, FLAG_INTERNAL, FLAG_PACKED,
-    FLAG_TIMING,
-};
-use crate::config::FsyncPolicy;
-use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros, unix_micros};
-use crate::record::{CodeContext, Record, Value};
+use super::config::FsyncPolicy;
+use super::context::{Ctx, Warning};
+use super::queue::Batch;
+use super::rolling::{FileKind, RollingFile};
+use super::{Shared, FLAG_ERROR, FLAG_INTERNAL, FLAG_TIMING};
+use crate::encoder::timestamp::{format_rfc3339_micros, from_unix_micros};
+use crate::record::{CodeContext, Record};
+use crate::value::Value;
 use crate::Level;
-
-/// Something the writer has to tell in a `WARNING` record of its own.
-#[derive(Debug)]
-pub(crate) struct Warning {
-    pub component: String,
-    pub message: String,
-    pub path: PathBuf,
-    pub error: String,
-    pub since_micros: i64,
-    pub lost_records: u64,
-    pub lost_bytes: u64,
-}
-
-/// What a file needs to know about the batch being written.
-pub(crate) struct Ctx<'a> {
-    pub shared: &'a Shared,
-    pub now_micros: i64,
-    pub today: i64,
-    pub warnings: Vec<Warning>,
-}
 
 /// FNV-1a: component names are short and few.
 #[derive(Default)]
@@ -158,19 +136,12 @@ struct Worker<'a> {
     shared: &'a Shared,
     router: Router,
     line: Vec<u8>,
-    /// Packed records, encoded.
-    encoded: Vec<u8>,
     reported_dropped: u64,
     last_check: Instant,
     last_sync: Instant,
     last_sweep: Instant,
 }
 
-/// After a batch the writer lets records gather this long (unless the queue fills to a
-/// quarter, a flush asks or callers wait for room): under a steady stream a record waits at
-/// most this long before the writer takes it. With nothing queued the writer sleeps until
-/// the next record wakes it.
-pub(crate) const DOZE: Duration = Duration::from_millis(2);
 /// Retention runs at least this often, besides start-up and rotations.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -179,24 +150,17 @@ struct Finished<'a>(&'a Shared);
 
 impl Drop for Finished<'_> {
     fn drop(&mut self) {
-        let mut q = self.0.lock();
-        q.finished = true;
-        q.closed = true;
-        q.processed = q.submitted;
-        drop(q);
-        self.0.progress.notify_all();
-        self.0.room.notify_all();
+        self.0.queue.finish();
     }
 }
 
 impl<'a> Worker<'a> {
     fn new(shared: &'a Shared) -> Worker<'a> {
-        let ctx = new_ctx(shared);
+        let ctx = Ctx::new(shared);
         Worker {
             shared,
             router: Router::new(&ctx),
             line: Vec::new(),
-            encoded: Vec::new(),
             reported_dropped: 0,
             last_check: Instant::now(),
             last_sync: Instant::now(),
@@ -216,85 +180,21 @@ impl<'a> Worker<'a> {
         let shared = self.shared;
         let _finished = Finished(shared);
         let tick = self.tick();
-        let quarter = shared.ring.quarter() as u64;
-        let mut idle_rounds = 0u32;
+        let mut batch = shared.queue.batch();
         let mut gather = false;
         loop {
-            let (from, to, closing) = {
-                let mut q = shared.lock();
-                if gather {
-                    // After a batch, let records gather for DOZE (unless the queue fills to
-                    // a quarter, a flush asks or callers wait for room): callers then find
-                    // the queue's state in their own cache, not just taken by the writer.
-                    let deadline = Instant::now() + DOZE;
-                    while !q.closed
-                        && !q.flush_requested
-                        && q.room_waiters == 0
-                        && q.head - q.tail < quarter
-                    {
-                        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                            break;
-                        };
-                        q.writer = WriterState::Gathering;
-                        q = shared
-                            .work
-                            .wait_timeout(q, left)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
-                    }
-                }
-                // Nothing queued: sleep until a caller wakes it or the housekeeping tick.
-                while q.head == q.tail && !q.closed && !q.flush_requested {
-                    q.writer = WriterState::Idle;
-                    let (guard, timeout) = shared
-                        .work
-                        .wait_timeout(q, tick)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    q = guard;
-                    if timeout.timed_out() {
-                        break;
-                    }
-                }
-                q.writer = WriterState::Busy;
-                q.flush_requested = false;
-                (q.tail, q.head, q.closed)
-            };
-            let (upto, written, unboxed) = self.write_batch(from, to);
+            let closing = shared.queue.take(&mut batch, gather, tick);
+            self.write_batch(&batch);
             self.housekeeping(closing);
-            // SAFETY: consumed by this batch, not yet given back.
-            unsafe { shared.ring.clear(from, upto) };
-            let (room_waiters, progress_waiters) = {
-                let mut q = shared.lock();
-                q.tail = upto;
-                q.boxed -= unboxed;
-                q.processed += written;
-                (q.room_waiters, q.progress_waiters)
-            };
-            if room_waiters > 0 && upto > from {
-                shared.room.notify_all();
-            }
-            if progress_waiters > 0 {
-                shared.progress.notify_all();
-            }
-            if upto < to {
-                // A caller has reserved room and is still filling it: give it the CPU.
-                idle_rounds += 1;
-                if idle_rounds < 16 {
-                    thread::yield_now();
-                } else {
-                    thread::sleep(Duration::from_micros(50));
-                }
-                gather = false;
-                continue;
-            }
-            idle_rounds = 0;
-            if closing && from == to {
+            let empty = batch.is_empty();
+            shared.queue.done(&mut batch);
+            if closing && empty {
                 break;
             }
-            gather = !closing && upto > from;
+            gather = !closing && !empty;
         }
         // Last words: what went wrong in the final batch, then everything to the files.
-        let mut ctx = new_ctx(shared);
+        let mut ctx = Ctx::new(shared);
         let warnings = std::mem::take(&mut ctx.warnings);
         for w in &warnings {
             self.write_warning(&mut ctx, w);
@@ -308,49 +208,12 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Writes the published entries from ring position `from` up to `to` (or the first one
-    /// still being filled): returns where it stopped, the records consumed and the bytes of
-    /// boxed lines freed.
-    fn write_batch(&mut self, from: u64, to: u64) -> (u64, u64, usize) {
-        let mut ctx = new_ctx(self.shared);
-        let ring = &self.shared.ring;
-        let (mut pos, mut records, mut unboxed) = (from, 0, 0);
-        while pos < to {
-            // SAFETY: the writer reads between its tail and the reserved head.
-            let Some((entry, next)) = (unsafe { ring.read(pos) }) else {
-                break;
-            };
-            pos = next;
-            let (line, flags) = (entry.bytes, entry.flags);
-            records += 1;
-            let boxed;
-            let line = if flags & FLAG_BOXED != 0 {
-                // SAFETY: `submit` published this entry once, from `ring::boxed`.
-                boxed = unsafe { ring::unbox(line) };
-                unboxed += boxed.len();
-                &boxed[..]
-            } else {
-                line
-            };
-            if flags & FLAG_PACKED != 0 {
-                let encoder = &self.shared.encoder;
-                let encoded = &mut self.encoded;
-                encoded.clear();
-                match packed::unpack(line, |record| encoder.encode(record, encoded)) {
-                    Some(comp) => {
-                        let component = &encoded[comp];
-                        self.router.route(&mut ctx, encoded, component, flags);
-                    }
-                    // Only `pack` writes these entries; a bug here loses the record, counted.
-                    None => {
-                        self.shared.counters.lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                continue;
-            }
-            let comp_start = usize::from(entry.comp_start);
-            let component = &line[comp_start..comp_start + usize::from(entry.comp_len)];
-            self.router.route(&mut ctx, line, component, flags);
+    /// Routes every line of `batch` to its files and writes them.
+    fn write_batch(&mut self, batch: &Batch) {
+        let mut ctx = Ctx::new(self.shared);
+        for line in batch.lines() {
+            self.router
+                .route(&mut ctx, line.bytes, line.component, line.flags);
         }
         self.finish(&mut ctx);
         // Report what went wrong in this batch; problems while reporting wait for the next.
@@ -362,9 +225,8 @@ impl<'a> Worker<'a> {
             self.finish(&mut ctx);
         }
         for w in ctx.warnings.drain(..) {
-            self.write_warning(&mut new_ctx(self.shared), &w);
+            self.write_warning(&mut Ctx::new(self.shared), &w);
         }
-        (pos, records, unboxed)
     }
 
     /// Writes every file's pending records and syncs as the policy says.
@@ -391,8 +253,8 @@ impl<'a> Worker<'a> {
     }
 
     fn housekeeping(&mut self, closing: bool) {
-        let mut ctx = new_ctx(self.shared);
-        let dropped = self.shared.counters.dropped.load(Ordering::Relaxed);
+        let mut ctx = Ctx::new(self.shared);
+        let dropped = self.shared.queue.dropped();
         if dropped > self.reported_dropped {
             let n = dropped - self.reported_dropped;
             self.reported_dropped = dropped;
@@ -461,15 +323,5 @@ impl<'a> Worker<'a> {
         let line = std::mem::take(&mut self.line);
         self.router.route(ctx, &line, &line[comp], FLAG_INTERNAL);
         self.line = line;
-    }
-}
-
-fn new_ctx(shared: &Shared) -> Ctx<'_> {
-    let now_micros = unix_micros(shared.config.clock.now());
-    Ctx {
-        shared,
-        now_micros,
-        today: utc_day(now_micros),
-        warnings: Vec::new(),
     }
 }

@@ -1,14 +1,14 @@
-//! The writer's configuration: a builder with documented defaults and environment overrides.
+//! [`LogWriterBuilder`]: documented defaults, environment overrides, validation.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use super::config::{Clock, Compression, Config, DailyFiles, FsyncPolicy, LossPolicy, SystemClock};
+use super::{LogWriter, WriterGuard};
 use crate::component::normalize_component;
-use crate::encoder::Redactor;
+use crate::encoder::redaction::Redactor;
 use crate::error::BuildError;
-use crate::writer::{LogWriter, WriterGuard};
 
 /// The root directory. Default `trace`.
 pub const ENV_DIR: &str = "TRACEKIT_DIR";
@@ -22,121 +22,6 @@ pub const ENV_LOSS_POLICY: &str = "TRACEKIT_LOSS_POLICY";
 pub const ENV_FSYNC: &str = "TRACEKIT_FSYNC";
 
 const MIB: u64 = 1024 * 1024;
-
-/// Whether rotated files are compressed.
-///
-/// Compression runs on the archiver thread, never on the writer's path.
-///
-/// ```
-/// use tracekit_exporters::Compression;
-/// assert_eq!(Compression::default(), Compression::Gzip { level: 1 });
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Archives stay plain `.log` files.
-    None,
-    /// Archives become `.log.gz` (level 0-9; 1, the default, keeps up with a busy writer).
-    Gzip {
-        /// The gzip level, 0-9.
-        level: u32,
-    },
-}
-
-impl Default for Compression {
-    fn default() -> Self {
-        Compression::Gzip { level: 1 }
-    }
-}
-
-/// What happens when the queue is full.
-///
-/// ```
-/// use tracekit_exporters::LossPolicy;
-/// assert_eq!(LossPolicy::default(), LossPolicy::Lossless);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LossPolicy {
-    /// The caller waits until there is room: nothing is dropped.
-    #[default]
-    Lossless,
-    /// The record is dropped and counted; a `WARNING` record states the exact count.
-    Lossy,
-}
-
-/// When the writer calls `fdatasync`.
-///
-/// ```
-/// use std::time::Duration;
-/// use tracekit_exporters::FsyncPolicy;
-/// let p = FsyncPolicy::Interval(Duration::from_millis(500));
-/// # let _ = p;
-/// assert_eq!(FsyncPolicy::default(), FsyncPolicy::Never);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FsyncPolicy {
-    /// Never: the OS writes back in its own time (the default).
-    #[default]
-    Never,
-    /// After each batch that holds an `ERROR` or `CRITICAL` record.
-    OnError,
-    /// At most this long after a write.
-    Interval(Duration),
-}
-
-/// Which components also get a `<component>_daily.log`, rotated at UTC midnight.
-///
-/// ```
-/// use tracekit_exporters::DailyFiles;
-/// assert_eq!(DailyFiles::default(), DailyFiles::Components(vec!["app".into()]));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DailyFiles {
-    /// No daily files.
-    None,
-    /// Every component.
-    All,
-    /// These components (normalised names).
-    Components(Vec<String>),
-}
-
-impl Default for DailyFiles {
-    fn default() -> Self {
-        DailyFiles::Components(vec!["app".into()])
-    }
-}
-
-impl DailyFiles {
-    pub(crate) fn includes(&self, component: &str) -> bool {
-        match self {
-            DailyFiles::None => false,
-            DailyFiles::All => true,
-            DailyFiles::Components(c) => c.iter().any(|c| c == component),
-        }
-    }
-}
-
-/// A source of the current time for rotation and retention decisions. Tests inject one to
-/// cross midnight or age archives without waiting.
-///
-/// ```
-/// use std::time::SystemTime;
-/// use tracekit_exporters::{Clock, SystemClock};
-/// assert!(SystemClock.now() <= SystemTime::now());
-/// ```
-pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// Now.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
 
 /// Builds a [`LogWriter`].
 ///
@@ -162,9 +47,9 @@ impl Clock for SystemClock {
 /// | [`reopen_check_interval`](Self::reopen_check_interval) | 500 ms | |
 /// | [`close_idle_files_after`](Self::close_idle_files_after) | 60 s | |
 ///
-/// Memory is bounded: the queue is a ring of `queue_bytes` (records being written stay in it
-/// until written), records too long for it take at most as much again (or one record alone,
-/// whatever its length), plus 1 MiB of write buffer per open file.
+/// Memory is bounded: queued records take at most `queue_bytes` (records being written count
+/// until written), records longer than a quarter of it at most as much again (or one record
+/// alone, whatever its length), plus 1 MiB of write buffer per open file.
 ///
 /// # Examples
 ///
@@ -204,39 +89,6 @@ pub struct LogWriterBuilder {
     clock: Option<Arc<dyn Clock>>,
     reopen_check: Option<Duration>,
     close_idle: Option<Duration>,
-}
-
-/// The resolved, validated configuration the writer runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub root: PathBuf,
-    pub max_file_size: u64,
-    pub error_file_size: u64,
-    pub performance_file_size: u64,
-    pub max_backups: usize,
-    pub retention: Duration,
-    pub daily: DailyFiles,
-    pub compression: Compression,
-    pub redactor: Redactor,
-    pub default_component: String,
-    pub queue_bytes: usize,
-    pub loss_policy: LossPolicy,
-    pub file_mode: u32,
-    pub dir_mode: u32,
-    pub fsync: FsyncPolicy,
-    pub clock: Arc<dyn Clock>,
-    pub reopen_check: Duration,
-    pub close_idle: Duration,
-}
-
-impl Config {
-    pub(crate) fn logs_dir(&self) -> PathBuf {
-        self.root.join("logs")
-    }
-
-    pub(crate) fn archive_dir(&self) -> PathBuf {
-        self.root.join("archived")
-    }
 }
 
 impl LogWriterBuilder {
@@ -308,10 +160,9 @@ impl LogWriterBuilder {
     }
 
     /// Bytes of encoded records that may wait for the writer thread (at least 64 KiB, at
-    /// most 1 GiB; default 16 MiB). The queue is a ring of this size, allocated when the
-    /// writer starts (its pages are touched as records fill it); a record longer than a
-    /// quarter of it waits in a copy of its own, and such copies may add up to this size
-    /// again (a longer one waits alone). Records in the ring never wait for those copies.
+    /// most 1 GiB; default 16 MiB), counted until they are written. Records longer than a
+    /// quarter of it have a budget of this size of their own (a longer one waits alone), so
+    /// shorter records never wait for them.
     pub fn queue_bytes(mut self, bytes: usize) -> Self {
         self.queue_bytes = Some(bytes);
         self
