@@ -67,6 +67,7 @@ fn encode(c: &mut Criterion) {
                 end: black_box(now),
                 status: tracekit::exporters::SpanStatus::Unset,
                 attributes: None,
+                links: &[],
             };
             let r = Record::new(Level::INFO, "candidate", "request")
                 .timestamp(now)

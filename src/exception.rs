@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn the_chain_lists_every_cause() {
         let inner = std::io::Error::other("disk full");
-        let outer = std::io::Error::new(std::io::ErrorKind::Other, Wrap(inner));
+        let outer = std::io::Error::other(Wrap(inner));
         let mut out = String::new();
         write_source_chain(&mut out, &outer);
         assert_eq!(out, "caused by: disk full");

@@ -46,7 +46,7 @@ impl SpanProcessor for LastValueWins {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        keep_last_values(&mut span.attributes);
+        crate::exporters::keep_last_values(&mut span.attributes);
         self.0.on_end(span);
     }
 
@@ -63,33 +63,44 @@ impl SpanProcessor for LastValueWins {
     }
 }
 
-/// Drops every attribute whose key is set again later, keeping the order of the rest.
-pub(crate) fn keep_last_values(attributes: &mut Vec<KeyValue>) {
-    let mut i = 0;
-    while i < attributes.len() {
-        let key = &attributes[i].key;
-        if attributes[i + 1..].iter().any(|later| later.key == *key) {
-            attributes.remove(i);
-        } else {
-            i += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
     use super::*;
 
+    #[derive(Debug, Default, Clone)]
+    struct Probe(Arc<Mutex<Vec<SpanData>>>);
+
+    impl SpanProcessor for Probe {
+        fn on_start(&self, _: &mut Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: SpanData) {
+            self.0.lock().unwrap().push(span);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn the_last_value_of_a_key_wins() {
-        let mut attributes = vec![
-            KeyValue::new("order_id", "42"),
-            KeyValue::new("component", "ranking"),
-            KeyValue::new("order_id", 42_i64),
-        ];
-        keep_last_values(&mut attributes);
+    fn processors_get_the_last_value_of_a_key() {
+        let probe = Probe::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(LastValueWins(Box::new(probe.clone())))
+            .build();
+        let mut span = provider.tracer("t").start("checkout");
+        span.set_attribute(KeyValue::new("order_id", "42"));
+        span.set_attribute(KeyValue::new("component", "ranking"));
+        span.set_attribute(KeyValue::new("order_id", 42_i64));
+        span.end();
         assert_eq!(
-            attributes,
+            probe.0.lock().unwrap()[0].attributes,
             [
                 KeyValue::new("component", "ranking"),
                 KeyValue::new("order_id", 42_i64)

@@ -88,7 +88,6 @@ where
         if let Some(message) = &scope.own.error {
             otel_span.set_status(Status::error(message.clone()));
         }
-        drop(otel_span);
         Started {
             cx,
             trace_id,

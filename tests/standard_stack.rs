@@ -475,7 +475,7 @@ fn a_span_opened_after_an_enabled_check_is_still_an_sdk_span() {
 
 #[test]
 fn span_fields_go_into_event_lines() {
-    let (_dir, records) = run(tracekit::builder(), || {
+    let (dir, records) = run(tracekit::builder(), || {
         let checkout = info_span!(
             "checkout",
             order_id = 42_u64,
@@ -509,9 +509,15 @@ fn span_fields_go_into_event_lines() {
     assert_eq!(data("retrying")["attempt"], 3);
     assert_eq!(data("paid")["status"], "paid");
     assert_eq!(data("receipt sent")["status"], "paid");
-    // Numbers stay numbers on the span record too.
+    // Numbers stay numbers on the span record too, written once (not also as "42").
     let checkout = span_record(&records, "checkout");
     assert_eq!(checkout["span"]["attributes"]["order_id"], 42);
+    let text = std::fs::read_to_string(dir.path().join("logs/app/app.log")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(r#""span":{"name":"checkout""#))
+        .unwrap();
+    assert_eq!(line.matches(r#""order_id""#).count(), 1, "{line}");
 }
 
 #[test]

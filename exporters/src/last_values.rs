@@ -61,6 +61,18 @@ impl LastValues {
     }
 }
 
+/// Drops every attribute that a later attribute of the same key overwrites, keeping the
+/// order of the rest: for span processors that hand `SpanData` on to exporters other than
+/// these (the tracekit crate wraps its OTLP and user processors with it).
+#[doc(hidden)]
+pub fn keep_last_values(attributes: &mut Vec<opentelemetry::KeyValue>) {
+    let last = LastValues::of(|| attributes.iter().map(|kv| kv.key.as_str()));
+    if last.overwritten.is_some() {
+        let kept: Vec<_> = last.keep(attributes.drain(..)).collect();
+        *attributes = kept;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

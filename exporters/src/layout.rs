@@ -259,6 +259,7 @@ mod tests {
             end: t + Duration::from_millis(3),
             status: SpanStatus::Ok,
             attributes: Some(&attrs),
+            links: &[],
         };
         let record = Record::new(Level::CRITICAL, "Ranking", "say \"q\"")
             .timestamp(t)

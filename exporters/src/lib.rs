@@ -64,6 +64,8 @@ pub use encoder::RecordEncoder;
 #[doc(hidden)]
 pub use encoder::{encoded_fields::EncodedFields, field_key::FieldKey, record_head::RecordHead};
 pub use error::{BuildError, WriteError};
+#[doc(hidden)]
+pub use last_values::keep_last_values;
 pub use level::{Level, ParseLevelError};
 pub use log_exporter::FileLogExporter;
 pub use record::{current_thread_id, CodeContext, Exception, Fields, Record, SpanInfo, SpanStatus};

@@ -318,6 +318,7 @@ pub struct Exception<'a> {
 ///     end: start + Duration::from_micros(1500),
 ///     status: SpanStatus::Ok,
 ///     attributes: None,
+///     links: &[],
 /// };
 /// assert_eq!(span.duration_ms(), 1.5);
 /// ```
@@ -337,6 +338,9 @@ pub struct SpanInfo<'a> {
     pub status: SpanStatus<'a>,
     /// Its own attributes, written under `span.attributes` after redaction.
     pub attributes: Option<&'a dyn Fields>,
+    /// The spans it links to (`OpenTelemetrySpanExt::add_link`, `follows_from`), written as
+    /// `span.links`: `[{"trace_id", "span_id"}]`.
+    pub links: &'a [opentelemetry::trace::Link],
 }
 
 impl SpanInfo<'_> {

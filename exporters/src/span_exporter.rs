@@ -55,13 +55,13 @@ use crate::{
 /// | `message` | the span's name |
 /// | `context` | `code.function.name`, `code.file.path`, `code.line.number` (or the older `code.function`, `code.filepath`, `code.lineno`), `thread.id`, `process.pid` (default: this process) |
 /// | `exception` | the span's last `exception` event (`exception.type`, `exception.message`, `exception.stacktrace`); without one, `exception.*` span attributes |
-/// | `span` | `name`, `kind` (`internal`, `server`, `client`, `producer`, `consumer`), `parent_span_id` (when there is a parent), `start`, `end`, `duration_ms`, `status` (`unset`, `ok`, `error` plus `status_message`) and `attributes`: every attribute not lifted into a key above, with its type, after redaction |
+/// | `span` | `name`, `kind` (`internal`, `server`, `client`, `producer`, `consumer`), `parent_span_id` (when there is a parent), `start`, `end`, `duration_ms`, `status` (`unset`, `ok`, `error` plus `status_message`) `attributes`: every attribute not lifted into a key above, with its type, after redaction (a key set several times: its last value), and `links` (`trace_id`, `span_id` of each linked span) |
 ///
 /// When a key appears several times among the attributes, only its last value counts, for
 /// the keys above as for `span.attributes`.
 ///
-/// Span records are never timing records. Other span events and links are not written: the
-/// log records written while the span was active already carry its ids.
+/// Span records are never timing records. Span events other than exceptions are not written:
+/// the log records written while the span was active already carry its ids.
 ///
 /// # Examples
 ///
@@ -218,6 +218,7 @@ impl FileSpanExporter {
             end: span.end_time,
             status,
             attributes: Some(&attributes),
+            links: &span.links.links,
         };
         let component = lifted
             .component

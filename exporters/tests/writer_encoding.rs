@@ -640,6 +640,7 @@ fn check(r: &OwnedRecord) -> Result<(), TestCaseError> {
                 _ => SpanStatus::Error(&s.status_message),
             },
             attributes: attrs.as_ref().map(|a| a as &dyn tracekit_exporters::Fields),
+            links: &[],
         });
     }
 
@@ -783,6 +784,7 @@ fn full_record_example() {
             end: start + Duration::from_micros(1500),
             status: SpanStatus::Error("boom"),
             attributes: None,
+            links: &[],
         });
     let mut out = Vec::new();
     RecordEncoder::default().encode(&rec, &mut out);

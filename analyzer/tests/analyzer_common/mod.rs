@@ -235,6 +235,7 @@ fn write_request(writer: &LogWriter, specs: &mut Vec<Spec>, i: usize, t0: System
                 end: t_end,
                 status: SpanStatus::Ok,
                 attributes: None,
+                links: &[],
             };
             let mut spec = base("INFO", stage, stage, t_end);
             spec.request_id = None;
@@ -277,6 +278,7 @@ fn write_request(writer: &LogWriter, specs: &mut Vec<Spec>, i: usize, t0: System
             end: t_last,
             status: SpanStatus::Ok,
             attributes: None,
+            links: &[],
         };
         let mut spec = base("INFO", "app", "handle_request", t_last);
         spec.span = Some((format!("{}", span_id(i, 0)), "handle_request".into(), None));

@@ -148,6 +148,17 @@ impl RecordEncoder {
             if let Some(attrs) = span.attributes {
                 self.object(out, b",\"attributes\":", |w| attrs.write_fields(w));
             }
+            for (i, link) in span.links.iter().enumerate() {
+                out.extend_from_slice(if i == 0 { b",\"links\":[" } else { b"," });
+                out.extend_from_slice(b"{\"trace_id\":");
+                hex_quoted(out, &link.span_context.trace_id().to_bytes());
+                out.extend_from_slice(b",\"span_id\":");
+                hex_quoted(out, &link.span_context.span_id().to_bytes());
+                out.push(b'}');
+            }
+            if !span.links.is_empty() {
+                out.push(b']');
+            }
             out.push(b'}');
         }
         out.extend_from_slice(b"}\n");
@@ -348,6 +359,7 @@ mod tests {
                     end,
                     status: SpanStatus::Unset,
                     attributes: None,
+                    links: &[],
                 };
                 let (mut ours, mut float) = (Vec::new(), Vec::new());
                 write_duration_ms(&mut ours, &span);
