@@ -34,17 +34,15 @@ use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, PanicHookInfo};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::exception::{type_name_len, write_source_chain};
 use crate::exporters::{
     current_thread_id, CodeContext, EncodedFields, Exception, FieldWriter, Fields, Level, Record,
 };
+use crate::panic_record::PANIC_FLUSH_TIMEOUT;
 use crate::scope::Scope;
 use crate::sink::{with_current, Handle, Sink};
-
-/// How long a panic's record may wait to reach the file: the panic may end the process.
-const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a decorated fn writes, fixed at compile time (one `static` per fn).
 #[doc(hidden)]
@@ -840,7 +838,7 @@ fn leave_frame(returned: bool) {
 }
 
 fn write_swallowed(sink: &Sink, scope: Option<&Scope>, p: &PendingPanic) {
-    crate::panic::write_record(
+    crate::panic_record::write_record(
         sink,
         scope,
         &p.message,

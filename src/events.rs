@@ -23,13 +23,12 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::completion::complete;
 use crate::event_fields::{Callsites, EventVisitor, KeyFields, BACKTRACE};
 use crate::exporters::{current_thread_id, CodeContext, EncodedFields, Exception, Level, Record};
 use crate::heads::{HeadKey, Heads};
 use crate::keys::CONTEXT_TARGET;
-use crate::layer::{fresh_scope, nearest_scope, replace_scope};
-use crate::scope::{OwnVisitor, Scope, ScopeExt};
-use crate::sdk_span::complete;
+use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnVisitor, Scope, ScopeExt};
 use crate::sink::Sink;
 use crate::span_fields::SpanFields;
 

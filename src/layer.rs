@@ -26,12 +26,12 @@ use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::filter::{Filtered, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, Layered};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::completion::complete;
 use crate::events::EventLayer;
-use crate::scope::{OwnValues, Scope, ScopeExt, SpanField};
-use crate::sdk_span::complete;
+use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnValues, Scope, SpanField};
 use crate::sink::Handle;
 
 /// The OpenTelemetry layer, restricted to spans.
@@ -223,52 +223,6 @@ impl<S> Filter<S> for SpansOnly {
             Interest::sometimes()
         } else {
             Interest::never()
-        }
-    }
-}
-
-/// The scope of `span`, resolved again over its parent's current scope first when something
-/// it was resolved over has been replaced since (see [`Scope::is_fresh`]).
-pub(crate) fn fresh_scope<'a, R>(span: &SpanRef<'a, R>) -> Option<Arc<Scope>>
-where
-    R: LookupSpan<'a>,
-{
-    let scope = Arc::clone(&span.extensions().get::<ScopeExt>()?.0);
-    if scope.is_fresh() {
-        return Some(scope);
-    }
-    let parent = nearest_scope(span.parent());
-    let fresh = Arc::new(scope.refreshed(parent.as_ref()));
-    replace_scope(span, &scope, Arc::clone(&fresh));
-    Some(fresh)
-}
-
-/// The scope of `span` or, when the layer never saw it (a filter), of its nearest ancestor
-/// that has one.
-pub(crate) fn nearest_scope<'a, R>(mut span: Option<SpanRef<'a, R>>) -> Option<Arc<Scope>>
-where
-    R: LookupSpan<'a>,
-{
-    while let Some(s) = span {
-        if let Some(scope) = fresh_scope(&s) {
-            return Some(scope);
-        }
-        span = s.parent();
-    }
-    None
-}
-
-/// Puts `next` in `old`'s place in `span` and retires `old`, unless another thread replaced it
-/// first (its replacement then stays).
-pub(crate) fn replace_scope<'a, R>(span: &SpanRef<'a, R>, old: &Arc<Scope>, next: Arc<Scope>)
-where
-    R: LookupSpan<'a>,
-{
-    let mut ext = span.extensions_mut();
-    if let Some(slot) = ext.get_mut::<ScopeExt>() {
-        if Arc::ptr_eq(&slot.0, old) {
-            slot.0 = next;
-            old.retire();
         }
     }
 }

@@ -96,6 +96,7 @@
 pub use tracekit_exporters as exporters;
 
 mod builder;
+mod completion;
 mod context;
 mod context_value;
 mod decorators;
@@ -111,6 +112,7 @@ mod logger;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod panic;
+mod panic_record;
 mod processors;
 mod propagation;
 mod scope;

@@ -3,14 +3,9 @@
 use std::backtrace::Backtrace;
 use std::panic::PanicHookInfo;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::exporters::{current_thread_id, CodeContext, Exception, Level, Record};
-use crate::scope::Scope;
+use crate::panic_record::write_record;
 use crate::sink::{current_scope, Sink};
-
-/// How long the hook waits for the record to reach the file: the process may be about to end.
-const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Installs the hook; the hook it replaces runs after it.
 pub(crate) fn install(sink: Arc<Sink>) {
@@ -36,34 +31,4 @@ fn write_panic(sink: &Sink, info: &PanicHookInfo<'_>) {
     let scope = current_scope();
     let location = info.location().map(|l| (l.file(), l.line()));
     write_record(sink, scope.as_deref(), message, location, &backtrace);
-}
-
-/// Writes the `CRITICAL` record of a panic (also for a panic a decorator was handed but that
-/// was caught before it reached the decorator) and flushes.
-pub(crate) fn write_record(
-    sink: &Sink,
-    scope: Option<&Scope>,
-    message: &str,
-    location: Option<(&str, u32)>,
-    backtrace: &str,
-) {
-    let thread = std::thread::current();
-    let text = format!("panic: {message}");
-    let component = scope.and_then(|s| s.component.as_deref()).unwrap_or("");
-    let record = Record::new(Level::CRITICAL, component, &text)
-        .logger("panic")
-        .context(CodeContext {
-            function: scope.and_then(|s| s.function).or(thread.name()),
-            file: location.map(|l| l.0),
-            line: location.map(|l| l.1),
-            thread: Some(current_thread_id()),
-            process: Some(sink.pid),
-        })
-        .exception(Exception {
-            kind: "panic",
-            message,
-            traceback: Some(backtrace),
-        });
-    sink.write_direct(scope, record);
-    let _ = sink.writer.flush_with_timeout(PANIC_FLUSH_TIMEOUT);
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use opentelemetry::trace::{SpanId, Status, TraceContextExt, TraceId};
 use tracing::field::{Field, Visit};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::context_value::ContextValue;
 use crate::exporters::{normalize_component, FieldWriter, Fields, Record};
@@ -196,6 +197,52 @@ impl Scope {
 
 /// The span extension holding a span's [`Scope`].
 pub(crate) struct ScopeExt(pub Arc<Scope>);
+
+/// The scope of `span`, resolved again over its parent's current scope first when something
+/// it was resolved over has been replaced since (see [`Scope::is_fresh`]).
+pub(crate) fn fresh_scope<'a, R>(span: &SpanRef<'a, R>) -> Option<Arc<Scope>>
+where
+    R: LookupSpan<'a>,
+{
+    let scope = Arc::clone(&span.extensions().get::<ScopeExt>()?.0);
+    if scope.is_fresh() {
+        return Some(scope);
+    }
+    let parent = nearest_scope(span.parent());
+    let fresh = Arc::new(scope.refreshed(parent.as_ref()));
+    replace_scope(span, &scope, Arc::clone(&fresh));
+    Some(fresh)
+}
+
+/// The scope of `span` or, when the layer never saw it (a filter), of its nearest ancestor
+/// that has one.
+pub(crate) fn nearest_scope<'a, R>(mut span: Option<SpanRef<'a, R>>) -> Option<Arc<Scope>>
+where
+    R: LookupSpan<'a>,
+{
+    while let Some(s) = span {
+        if let Some(scope) = fresh_scope(&s) {
+            return Some(scope);
+        }
+        span = s.parent();
+    }
+    None
+}
+
+/// Puts `next` in `old`'s place in `span` and retires `old`, unless another thread replaced it
+/// first (its replacement then stays).
+pub(crate) fn replace_scope<'a, R>(span: &SpanRef<'a, R>, old: &Arc<Scope>, next: Arc<Scope>)
+where
+    R: LookupSpan<'a>,
+{
+    let mut ext = span.extensions_mut();
+    if let Some(slot) = ext.get_mut::<ScopeExt>() {
+        if Arc::ptr_eq(&slot.0, old) {
+            slot.0 = next;
+            old.retire();
+        }
+    }
+}
 
 /// `parent`'s fields with `own` over them: a name the parent has keeps its place and takes
 /// the span's value; new names follow. Shares the parent's list when the span adds nothing.

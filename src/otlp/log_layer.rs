@@ -18,8 +18,7 @@ use tracing_subscriber::Layer;
 
 use crate::exception::{type_name_len, write_source_chain};
 use crate::exporters::{current_thread_id, normalize_component, Redactor, REDACTED};
-use crate::layer::fresh_scope;
-use crate::scope::Scope;
+use crate::scope::{fresh_scope, Scope};
 use crate::sink::Sink;
 use crate::{CRITICAL_FIELD, TIMING_FIELD};
 
