@@ -38,7 +38,8 @@ use std::time::Instant;
 
 use crate::exception::{type_name_len, write_source_chain};
 use crate::exporters::{
-    current_thread_id, CodeContext, EncodedFields, Exception, FieldWriter, Fields, Level, Record,
+    current_thread_id, layout, CodeContext, EncodedFields, Exception, FieldWriter, Fields, Level,
+    Record,
 };
 use crate::panic_record::PANIC_FLUSH_TIMEOUT;
 use crate::scope::Scope;
@@ -223,7 +224,7 @@ impl Call {
             site.level,
             site.finished,
             &|w| {
-                w.f64("duration_ms", ms);
+                w.f64(layout::DURATION_MS.name(), ms);
                 w.str("status", status);
                 write_args(w, args);
                 if !self.failed {

@@ -21,7 +21,10 @@ fn outer_calls(depth: u32) -> u32 {
 #[log_errors(reraise = false)]
 fn swallows() -> Option<u32> {
     let caught = std::panic::catch_unwind(|| panic!("caught inside the call"));
-    assert!(caught.is_err());
+    assert_eq!(
+        caught.unwrap_err().downcast_ref::<&str>(),
+        Some(&"caught inside the call")
+    );
     Some(1)
 }
 
@@ -41,10 +44,27 @@ fn each_panic_is_written_once_with_the_panic_sites_backtrace() {
             "inner exploded at depth 2"
         );
         assert_eq!(swallows(), Some(1));
-        assert!(std::panic::catch_unwind(only_timed).is_err());
-        assert!(std::panic::catch_unwind(|| panic!("not decorated")).is_err());
+        let message = |r: std::thread::Result<u32>| {
+            let payload = r.unwrap_err();
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap()
+        };
+        assert_eq!(
+            message(std::panic::catch_unwind(only_timed)),
+            "no error decorator here"
+        );
+        assert_eq!(
+            message(std::panic::catch_unwind(|| panic!("not decorated"))),
+            "not decorated"
+        );
         // Again, after all of the above: a fresh panic is written again.
-        assert!(std::panic::catch_unwind(|| inner_explodes(7)).is_err());
+        assert_eq!(
+            message(std::panic::catch_unwind(|| inner_explodes(7))),
+            "inner exploded at depth 7"
+        );
     });
     drop(guard);
 

@@ -168,9 +168,18 @@ fn log_errors_writes_the_exception_and_returns_the_error() {
         let err = load_rank("x", "sk-live-1").unwrap_err();
         assert!(matches!(err, RankError::Model(_)), "returned unchanged");
         assert_eq!(load_rank("5", "k").unwrap(), 5);
-        assert!(boxed("").is_err());
-        assert!(with_anyhow("y").is_err());
-        assert!(stringly("z").is_err());
+        assert_eq!(
+            boxed("").unwrap_err().to_string(),
+            "cannot parse integer from empty string"
+        );
+        assert_eq!(
+            with_anyhow("y").unwrap_err().to_string(),
+            "reading the rank"
+        );
+        assert_eq!(
+            stringly("z").unwrap_err(),
+            "bad rank \"z\": invalid digit found in string"
+        );
     });
     let errors = logs.errors();
     assert_eq!(errors.len(), 4, "one per failing call: {errors:#?}");
@@ -286,7 +295,7 @@ fn methods_generics_impl_trait_and_trait_impls() {
         assert_eq!(r.name(), "two_tower");
         assert_eq!(r.bump(2), 2);
         assert_eq!(r.score(3).unwrap(), 1.5);
-        assert!(r.score(0).is_err());
+        assert!(matches!(r.score(0), Err(RankError::EmptyPool)));
         assert_eq!(r.into_calls().unwrap(), 2);
         assert_eq!(total(&[1_u8, 2, 3]), 6);
         assert_eq!(total(&[10_u32]), 10);
@@ -507,7 +516,7 @@ fn filtered_error() -> Result<(), RankError> {
 fn filtered_levels_write_nothing() {
     let logs = run("warn", || {
         assert_eq!(filtered_out(1), 2);
-        assert!(filtered_error().is_err());
+        assert!(matches!(filtered_error(), Err(RankError::EmptyPool)));
     });
     assert!(logs.performance().is_empty());
     assert_eq!(logs.errors().len(), 1, "ERROR still passes `warn`");
@@ -516,7 +525,7 @@ fn filtered_levels_write_nothing() {
     });
     assert_eq!(logs.performance().len(), 1, "the fn's module is the target");
     let logs = run("off", || {
-        assert!(filtered_error().is_err());
+        assert!(matches!(filtered_error(), Err(RankError::EmptyPool)));
         // Nothing is logged, but reraise = false still returns the panic.
         assert_eq!(maybe(30), None);
     });

@@ -172,7 +172,7 @@ async fn decorated_traced(user_id: &str) -> usize {
 fn decorators_write_timing_entry_exit_and_error_records() {
     let dir = with_tracekit(|| {
         assert_eq!(block_on(decorated_ok("user-456", 3)), vec![0, 1, 2]);
-        assert!(decorated_err(-1).is_err());
+        assert!(matches!(decorated_err(-1), Err(InvalidCount(-1))));
         assert_eq!(decorated_err(5).unwrap(), 5);
         assert_eq!(block_on(decorated_traced("user-9")), 2);
     });
