@@ -597,9 +597,8 @@ impl Builder {
         let mut tracer_builder = SdkTracerProvider::builder()
             .with_sampler(sampler)
             .with_resource(resource.clone())
-            .with_span_processor(ThreadStamp)
-            .with_span_processor(SimpleSpanProcessor::new(FileSpanExporter::new(
-                writer.clone(),
+            .with_span_processor(ThreadStamp(SimpleSpanProcessor::new(
+                FileSpanExporter::new(writer.clone()),
             )));
         #[cfg(feature = "otlp")]
         if let Some(p) = otlp.as_ref().and_then(|o| o.span_processor()) {

@@ -15,7 +15,9 @@ use tracing::{Instrument, Span};
 use crate::context_value::ContextValue;
 use crate::exporters::normalize_component;
 use crate::keys::{CONTEXT_TARGET, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
-use crate::scope::FieldName;
+use crate::scope::{
+    FieldName, OwnValues, NAMED_COMPONENT, NAMED_REQUEST_ID, NAMED_SESSION_ID, NAMED_USER_ID,
+};
 use crate::sink::Handle;
 
 /// A request context: request, user and session ids plus any extra key-values, carried into
@@ -296,7 +298,7 @@ impl LogContext {
         }
         let ours = [&self.request_id, &self.user_id, &self.session_id];
         // Normalized here, as records write it, so that the span's attribute says the same.
-        let component = self
+        let mut component = self
             .component
             .take()
             .map(|c| match normalize_component(&c) {
@@ -321,16 +323,35 @@ impl LogContext {
                 component = component.as_deref(),
             )
         };
-        // The tracekit layer completes it: its location (not a field, which every subscriber
-        // would show) and its key-values (whose keys are known only at run time).
+        // The tracekit layer completes it: its own values (the event layer does not read them
+        // from the fields: these are shared with the records) and its location (not a field,
+        // which every subscriber would show).
         span.with_subscriber(|(id, dispatch)| {
             if let Some(handle) = dispatch.downcast_ref::<Handle>() {
-                let fields = self
-                    .fields
-                    .into_iter()
-                    .map(|(k, v)| (FieldName::Shared(k), v))
-                    .collect();
-                (handle.opened)(dispatch, id, location, fields);
+                let mut named = 0;
+                for (set, bit) in [
+                    (self.request_id.is_some(), NAMED_REQUEST_ID),
+                    (self.user_id.is_some(), NAMED_USER_ID),
+                    (self.session_id.is_some(), NAMED_SESSION_ID),
+                    (component.is_some(), NAMED_COMPONENT),
+                ] {
+                    if set {
+                        named |= bit;
+                    }
+                }
+                let own = OwnValues {
+                    request_id: self.request_id.take(),
+                    user_id: self.user_id.take(),
+                    session_id: self.session_id.take(),
+                    component: component.take(),
+                    fields: std::mem::take(&mut self.fields)
+                        .into_iter()
+                        .map(|(k, v)| (FieldName::Shared(k), v))
+                        .collect(),
+                    named,
+                    ..OwnValues::default()
+                };
+                (handle.opened)(dispatch, id, own, location);
             }
         });
         span

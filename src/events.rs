@@ -28,7 +28,9 @@ use crate::event_fields::{Callsites, EventVisitor, KeyFields, BACKTRACE};
 use crate::exporters::{current_thread_id, CodeContext, EncodedFields, Exception, Level, Record};
 use crate::heads::{HeadKey, Heads};
 use crate::keys::CONTEXT_TARGET;
-use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnVisitor, Scope, ScopeExt};
+use crate::scope::{
+    fresh_scope, nearest_scope, replace_scope, OwnValues, OwnVisitor, Scope, ScopeExt,
+};
 use crate::sink::Sink;
 use crate::span_fields::SpanFields;
 
@@ -62,12 +64,16 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let meta = attrs.metadata();
-        let mut own = OwnVisitor::new(&self.span_fields);
-        attrs.record(&mut own);
         let parent = nearest_scope(span.parent());
-        // A request context is not a function: the lines inside keep the enclosing one's.
-        let name = (meta.target() != CONTEXT_TARGET).then(|| meta.name());
-        let scope = Scope::resolve(own.own, name, parent.as_ref());
+        let scope = if meta.target() == CONTEXT_TARGET {
+            // A request context: its values come right after, shared (see `layer`). It is not
+            // a function: the lines inside keep the enclosing one's.
+            Scope::resolve(OwnValues::default(), None, parent.as_ref())
+        } else {
+            let mut own = OwnVisitor::new(&self.span_fields);
+            attrs.record(&mut own);
+            Scope::resolve(own.own, Some(meta.name()), parent.as_ref())
+        };
         span.extensions_mut().insert(ScopeExt(Arc::new(scope)));
     }
 

@@ -2,8 +2,7 @@
 //! included.
 //!
 //! It is two standard pieces and tracekit's own:
-//! - tracing-opentelemetry's `OpenTelemetryLayer`, behind a per-layer filter that lets only
-//!   spans through: every span (a [`LogContext`](crate::LogContext) included) is an SDK span of
+//! - tracing-opentelemetry's `OpenTelemetryLayer`, which sees spans but not events: every span (a [`LogContext`](crate::LogContext) included) is an SDK span of
 //!   tracekit's tracer provider, with its sampler, limits and processors, and the standard
 //!   span APIs (`OpenTelemetrySpanExt`) work on it. Events are not copied into the spans as
 //!   span events: they are records in the files already;
@@ -24,18 +23,19 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_opentelemetry::OpenTelemetryLayer;
-use tracing_subscriber::filter::{Filtered, LevelFilter};
-use tracing_subscriber::layer::{Context, Filter, Layered};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::completion::complete;
 use crate::events::EventLayer;
-use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnValues, Scope, SpanField};
+use crate::keys::{COMPONENT, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
+use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnValues, Scope, ScopeExt};
 use crate::sink::Handle;
 
 /// The OpenTelemetry layer, restricted to spans.
-type Bridge<S> = Filtered<OpenTelemetryLayer<S, SdkTracer>, SpansOnly, S>;
+type Bridge<S> = SpansOnly<OpenTelemetryLayer<S, SdkTracer>>;
 
 #[cfg(feature = "otlp")]
 type Inner<S> = Layered<crate::otlp::OtlpLogLayer, Layered<EventLayer, Bridge<S>, S>, S>;
@@ -101,7 +101,7 @@ where
             current: current_scope::<S>,
             opened: context_opened::<S>,
         };
-        let bridge = otel.with_filter(SpansOnly);
+        let bridge = SpansOnly(otel);
         let inner = bridge.and_then(events);
         #[cfg(feature = "otlp")]
         let inner = inner.and_then(otlp);
@@ -203,27 +203,76 @@ where
     }
 }
 
-/// The per-layer filter that keeps events away from the OpenTelemetry layer.
+/// The OpenTelemetry layer without events: every other call goes through unchanged.
 ///
-/// A span's call site is `sometimes` interesting, not `always`: a per-layer filter's decision
-/// reaches `on_new_span` through a thread-local that `enabled` sets, and a call site cached
-/// as `always` skips `enabled`, so a stale decision left by an `enabled!` check (or
-/// `log::log_enabled!`) for other metadata would hide the next span from the OpenTelemetry
-/// layer (tokio-rs/tracing#2519). Asking every time costs one `enabled` call per span.
+/// Not a per-layer filter: a filter that turns events away from one layer of several makes
+/// the registry ask every layer's filters about every event (and every span) instead of
+/// caching each call site's interest, and trips over tokio-rs/tracing#2519 (a stale
+/// per-layer decision hiding the next span). tracing-opentelemetry's own
+/// `FilteredOpenTelemetryLayer` wraps the layer the same way.
 #[derive(Debug)]
-struct SpansOnly;
+struct SpansOnly<L>(L);
 
-impl<S> Filter<S> for SpansOnly {
-    fn enabled(&self, metadata: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        metadata.is_span()
+impl<S, L> Layer<S> for SpansOnly<L>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.0.on_register_dispatch(subscriber);
     }
 
-    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.is_span() {
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.0.register_callsite(metadata)
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.enabled(metadata, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, span: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(span, values, ctx);
+    }
+
+    fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.0.on_follows_from(span, follows, ctx);
+    }
+
+    // Events are records in the files already, not span events: `on_event` is not passed on.
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.0.on_id_change(old, new, ctx);
+    }
+
+    // SAFETY: the inner layer's answer (tracing-opentelemetry's `WithContext` is found there),
+    // whose implementation upholds the trait's contract.
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        // SAFETY: see above.
+        unsafe { self.0.downcast_raw(id) }
     }
 }
 
@@ -251,35 +300,63 @@ where
 fn context_opened<S>(
     dispatch: &Dispatch,
     id: &Id,
+    own: OwnValues,
     location: &'static Location<'static>,
-    fields: Vec<SpanField>,
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
         return;
     };
-    let Some(old) = fresh_scope(&span) else {
+    let mut own = Some(own);
+    let mut early = Vec::new();
+    {
+        // The span's scope is this thread's alone until it is entered or handed on: set in
+        // place.
+        let mut ext = span.extensions_mut();
+        let Some(slot) = ext.get_mut::<ScopeExt>() else {
+            // The tracekit layer does not see the span (a per-layer filter).
+            return;
+        };
+        let own_ref = own.as_ref().expect("not taken yet");
+        if slot.0.sdk.get().is_some() {
+            // Completed already (another layer asked for its context, with what the span
+            // inherits): its own values now.
+            early = context_attributes(own_ref);
+        }
+        if let Some(scope) = Arc::get_mut(&mut slot.0) {
+            scope.set_context(own.take().expect("not taken yet"));
+        }
+    }
+    let Some(scope) = fresh_scope(&span) else {
         return;
     };
-    old.sdk.locate(location);
-    if fields.is_empty() {
-        return;
+    scope.sdk.locate(location);
+    if let Some(sdk) = scope.sdk.get().filter(|_| !early.is_empty()) {
+        sdk.cx.span().set_attributes(early);
     }
-    if let Some(sdk) = old.sdk.get() {
-        // Completed already (another layer asked for its context): set them now.
-        sdk.cx.span().set_attributes(
-            fields
-                .iter()
-                .map(|(name, value)| KeyValue::new(name.to_string(), value.to_otel())),
-        );
+    if let Some(more) = own {
+        // Shared already: recorded as `span.record` records fields.
+        let parent = nearest_scope(span.parent());
+        let next = Arc::new(scope.successor(more, parent.as_ref()));
+        replace_scope(&span, &scope, next);
     }
-    // Recorded like fields: its SDK span gets them when completed (see `sdk_span`).
-    let more = OwnValues {
-        fields,
-        ..OwnValues::default()
-    };
-    let parent = nearest_scope(span.parent());
-    let next = Arc::new(old.successor(more, parent.as_ref()));
-    replace_scope(&span, &old, next);
+}
+
+/// A request context's own values as its SDK span's attributes.
+fn context_attributes(own: &OwnValues) -> Vec<KeyValue> {
+    let ids = [
+        (REQUEST_ID_KEY, &own.request_id),
+        (USER_ID_KEY, &own.user_id),
+        (SESSION_ID_KEY, &own.session_id),
+        (COMPONENT, &own.component),
+    ];
+    let ids = ids
+        .into_iter()
+        .filter_map(|(key, value)| Some(KeyValue::new(key, value.clone()?)));
+    let fields = own
+        .fields
+        .iter()
+        .map(|(name, value)| KeyValue::new(name.to_string(), value.to_otel()));
+    ids.chain(fields).collect()
 }

@@ -12,24 +12,33 @@ use crate::exporters::current_thread_id;
 
 /// Stamps every span with the OS thread that started it (`thread.id`, the number the records'
 /// `context.thread` holds), whichever API started it: `tracing` spans and the OpenTelemetry
-/// API's alike. Registered first, so the processors after it see the attribute.
+/// API's alike, then hands it to the processor it wraps (the files' own). Registered first, so
+/// the processors after it see the attribute; one processor, not two, because the SDK hands
+/// every processor after the first its own copy of each ended span.
 #[derive(Debug)]
-pub(crate) struct ThreadStamp;
+pub(crate) struct ThreadStamp<P>(pub P);
 
-impl SpanProcessor for ThreadStamp {
-    fn on_start(&self, span: &mut Span, _cx: &opentelemetry::Context) {
+impl<P: SpanProcessor> SpanProcessor for ThreadStamp<P> {
+    fn on_start(&self, span: &mut Span, cx: &opentelemetry::Context) {
         let thread = i64::try_from(current_thread_id()).unwrap_or(i64::MAX);
         span.set_attribute(KeyValue::new("thread.id", thread));
+        self.0.on_start(span, cx);
     }
 
-    fn on_end(&self, _span: SpanData) {}
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
 
     fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
+        self.0.force_flush()
     }
 
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
     }
 }
 

@@ -134,6 +134,23 @@ impl Scope {
         next
     }
 
+    /// A request context's own values, given once its span is open, over what the scope
+    /// inherited when it opened (the event layer reads no fields of a context's span).
+    pub(crate) fn set_context(&mut self, own: OwnValues) {
+        for (slot, mine) in [
+            (&mut self.request_id, &own.request_id),
+            (&mut self.user_id, &own.user_id),
+            (&mut self.session_id, &own.session_id),
+            (&mut self.component, &own.component),
+        ] {
+            if mine.is_some() {
+                slot.clone_from(mine);
+            }
+        }
+        self.fields = merge_fields(self.fields.as_ref(), &own.fields);
+        self.own = own;
+    }
+
     /// The same values resolved over `parent`'s current scope.
     pub(crate) fn refreshed(&self, parent: Option<&Arc<Scope>>) -> Scope {
         self.successor(OwnValues::default(), parent)

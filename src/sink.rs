@@ -9,7 +9,7 @@ use tracing::span::Id;
 use tracing::Dispatch;
 
 use crate::exporters::{LogWriter, Record};
-use crate::scope::{Scope, SpanField, WithScopeFields};
+use crate::scope::{OwnValues, Scope, WithScopeFields};
 
 /// What the layer shares with [`Logger`](crate::Logger)s, the decorators and the panic hook.
 #[derive(Debug)]
@@ -86,10 +86,10 @@ pub(crate) struct Handle {
     pub sink: Arc<Sink>,
     /// The scope of the current span of a dispatcher.
     pub current: fn(&Dispatch) -> Option<Arc<Scope>>,
-    /// Completes a [`LogContext`](crate::LogContext)'s span once it is open: its location
-    /// (the caller's) on its OpenTelemetry span, and its key-values recorded as
-    /// `span.record` records fields (they are known only at run time).
-    pub opened: fn(&Dispatch, &Id, &'static Location<'static>, Vec<SpanField>),
+    /// Completes a [`LogContext`](crate::LogContext)'s span once it is open: its own values
+    /// (ids, component and key-values, whose keys are known only at run time) into its scope,
+    /// and its location (the caller's) for its OpenTelemetry span.
+    pub opened: fn(&Dispatch, &Id, OwnValues, &'static Location<'static>),
 }
 
 /// Calls `f` with the layer's sink and the current span's scope, when the current dispatcher
