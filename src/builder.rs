@@ -152,7 +152,8 @@ pub enum InitError {
 ///
 /// [`layer`](Self::layer) gives a [`TracekitLayer`] to add to your own subscriber;
 /// [`init`](Self::init), [`try_init`](Self::try_init) and [`build`](Self::build) put it on a
-/// registry with an `EnvFilter` of the [`filter`](Self::filter) directives. Spans of
+/// registry with a level filter of the [`filter`](Self::filter) directives (tracing-subscriber's
+/// `Targets`, or its `EnvFilter` when a directive names a span or a field). Spans of
 /// [`LogContext`](crate::LogContext)s are opened at `ERROR` level, so that every filter
 /// short of `off` lets them through and request context never disappears with a level change.
 ///
@@ -462,12 +463,40 @@ impl Builder {
             .unwrap_or_else(|| DEFAULT_FILTER.to_owned())
     }
 
-    /// The level filter of [`build`](Self::build) and [`init`](Self::init).
-    fn env_filter(&self) -> Result<EnvFilter, InitError> {
+    /// The level filter of [`build`](Self::build) and [`init`](Self::init): tracing-subscriber's
+    /// `Targets` when every directive is a target and a level (it keeps no per-span state),
+    /// its `EnvFilter` when one needs a span or a field to decide.
+    fn level_filter(&self) -> Result<LevelDirectives, InitError> {
         let directives = self.directives();
+        // `Targets` would read a span or field directive (`[checkout]=debug`) as a target.
+        let statics_only = !directives.trim().is_empty() && !directives.contains(['[', '{']);
+        if statics_only {
+            if let Ok(targets) = directives.parse::<Targets>() {
+                return Ok(LevelDirectives::Targets(targets));
+            }
+        }
         EnvFilter::builder()
             .parse(&directives)
+            .map(|filter| LevelDirectives::Env(Box::new(filter)))
             .map_err(|source| InitError::Filter { directives, source })
+    }
+
+    /// A registry with `filter` and the tracekit layer.
+    fn on_registry<F>(self, filter: F) -> Result<(Dispatch, Guard), InitError>
+    where
+        F: tracing_subscriber::Layer<Registry> + Send + Sync + 'static,
+    {
+        let (layer, guard) = self.assemble()?;
+        let subscriber = Registry::default().with(filter).with(layer);
+        Ok((Dispatch::new(subscriber), guard))
+    }
+
+    /// [`on_registry`](Self::on_registry) with the [`level_filter`](Self::level_filter).
+    fn filtered(self) -> Result<(Dispatch, Guard), InitError> {
+        match self.level_filter()? {
+            LevelDirectives::Targets(filter) => self.on_registry(filter),
+            LevelDirectives::Env(filter) => self.on_registry(*filter),
+        }
     }
 
     /// Builds tracekit as a [`TracekitLayer`] for your own subscriber, and the [`Guard`]
@@ -507,10 +536,7 @@ impl Builder {
     /// `tracing::dispatcher::with_default` / `set_default` (tests, several subscribers in one
     /// process). Neither the panic hook nor the OpenTelemetry globals are installed.
     pub fn build(self) -> Result<(Dispatch, Guard), InitError> {
-        let filter = self.env_filter()?;
-        let (layer, guard) = self.assemble()?;
-        let subscriber = Registry::default().with(filter).with(layer);
-        Ok((Dispatch::new(subscriber), guard))
+        self.filtered()
     }
 
     /// Builds everything and installs it: the global `tracing` subscriber (a registry with
@@ -530,18 +556,14 @@ impl Builder {
             return Err(InitError::AlreadyInitialized);
         }
         let (globals, panic_hook) = (self.otel_globals, self.panic_hook);
-        let built = self.env_filter().and_then(|filter| {
-            let (layer, guard) = self.assemble()?;
-            Ok((Registry::default().with(filter).with(layer), guard))
-        });
-        let (subscriber, guard) = match built {
+        let (dispatch, guard) = match self.filtered() {
             Ok(built) => built,
             Err(e) => {
                 INITIALIZED.store(false, Ordering::Release);
                 return Err(e);
             }
         };
-        if tracing::subscriber::set_global_default(subscriber).is_err() {
+        if tracing::dispatcher::set_global_default(dispatch).is_err() {
             // Another global subscriber (not ours) is installed: dropping `guard` stops what
             // was started.
             return Err(InitError::AlreadyInitialized);
@@ -687,6 +709,12 @@ impl Guard {
     }
 }
 
+/// The level filter of the one-call set-ups.
+enum LevelDirectives {
+    Targets(Targets),
+    Env(Box<EnvFilter>),
+}
+
 /// The directives without span or field filters (which need a span to decide), for
 /// [`Logger`](crate::Logger)s: `info,ranking=debug` gives loggers of component (or name)
 /// `ranking` the level `DEBUG`.
@@ -694,7 +722,7 @@ fn static_directives(directives: &str) -> Targets {
     let statics: Vec<&str> = directives
         .split(',')
         .map(str::trim)
-        .filter(|d| !d.is_empty() && d.parse::<Targets>().is_ok())
+        .filter(|d| !d.is_empty() && !d.contains(['[', '{']) && d.parse::<Targets>().is_ok())
         .collect();
     statics.join(",").parse().unwrap_or_default()
 }
@@ -709,6 +737,41 @@ mod tests {
         assert!(levels.would_enable("ranking", &tracing::Level::DEBUG));
         assert!(!levels.would_enable("candidate", &tracing::Level::INFO));
         assert!(levels.would_enable("candidate", &tracing::Level::WARN));
+    }
+
+    #[test]
+    fn targets_decide_as_env_filter_does() {
+        use tracing::Level;
+        let decisions = |dispatch: Dispatch| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                [
+                    tracing::enabled!(target: "myapp", Level::INFO),
+                    tracing::enabled!(target: "myapp", Level::DEBUG),
+                    tracing::enabled!(target: "myapp::ranking", Level::DEBUG),
+                    tracing::enabled!(target: "myapp::ranking::model", Level::TRACE),
+                    tracing::enabled!(target: "myapp::rankings", Level::DEBUG),
+                    tracing::enabled!(target: "other", Level::WARN),
+                    tracing::enabled!(target: "other", Level::INFO),
+                    tracing::enabled!(target: "tracekit::context", Level::ERROR),
+                ]
+            })
+        };
+        for directives in [
+            "info",
+            "warn,myapp::ranking=debug",
+            "myapp=info",
+            "debug,myapp::ranking::model=trace,other=off",
+            "off",
+            "error,myapp=debug,myapp::ranking=warn",
+        ] {
+            let targets: Targets = directives.parse().unwrap();
+            let env = EnvFilter::builder().parse(directives).unwrap();
+            assert_eq!(
+                decisions(Dispatch::new(Registry::default().with(targets))),
+                decisions(Dispatch::new(Registry::default().with(env))),
+                "{directives}"
+            );
+        }
     }
 
     #[test]

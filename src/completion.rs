@@ -32,9 +32,42 @@ pub(crate) fn complete<'a, 's, R>(
 where
     R: LookupSpan<'a>,
 {
+    // Locks the span's extensions: no extension guard may be held here.
+    complete_with(span, scope, sink, || {
+        tracing_opentelemetry::get_otel_context(&span.id(), dispatch).unwrap_or_default()
+    })
+}
+
+/// [`complete`] for a span being entered, after the OpenTelemetry layer entered it: its
+/// context is the current OpenTelemetry context then (tracing-opentelemetry makes it
+/// current), which saves a second look-up of the span.
+pub(crate) fn complete_entered<'a, 's, R>(
+    span: &SpanRef<'a, R>,
+    scope: &'s Scope,
+    dispatch: &Dispatch,
+    sink: &Sink,
+) -> &'s Started
+where
+    R: LookupSpan<'a>,
+{
+    let current = opentelemetry::Context::current();
+    if !current.has_active_span() {
+        return complete(span, scope, dispatch, sink);
+    }
+    complete_with(span, scope, sink, || current)
+}
+
+fn complete_with<'a, 's, R>(
+    span: &SpanRef<'a, R>,
+    scope: &'s Scope,
+    sink: &Sink,
+    context: impl FnOnce() -> opentelemetry::Context,
+) -> &'s Started
+where
+    R: LookupSpan<'a>,
+{
     scope.sdk.started.get_or_init(|| {
-        // Locks the span's extensions: no extension guard may be held here.
-        let cx = tracing_opentelemetry::get_otel_context(&span.id(), dispatch).unwrap_or_default();
+        let cx = context();
         let otel_span = cx.span();
         let sc = otel_span.span_context();
         let (trace_id, span_id) = (sc.trace_id(), sc.span_id());

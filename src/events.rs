@@ -23,13 +23,13 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::completion::complete;
+use crate::completion::{complete, complete_entered};
 use crate::event_fields::{Callsites, EventVisitor, KeyFields, BACKTRACE};
 use crate::exporters::{current_thread_id, CodeContext, EncodedFields, Exception, Level, Record};
 use crate::heads::{HeadKey, Heads};
 use crate::keys::CONTEXT_TARGET;
 use crate::scope::{
-    fresh_scope, nearest_scope, replace_scope, OwnValues, OwnVisitor, Scope, ScopeExt,
+    fresh_scope, is_completed, nearest_scope, replace_scope, OwnValues, OwnVisitor, Scope, ScopeExt,
 };
 use crate::sink::Sink;
 use crate::span_fields::SpanFields;
@@ -79,12 +79,13 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         // The OpenTelemetry layer, before this one, has started the span's SDK span.
-        if let (Some(span), Some(dispatch)) = (ctx.span(id), self.dispatch()) {
-            if let Some(scope) = fresh_scope(&span) {
-                if scope.sdk.get().is_none() {
-                    complete(&span, &scope, &dispatch, &self.sink);
-                }
-            }
+        let Some(span) = ctx.span(id) else { return };
+        if is_completed(&span) {
+            // Entered before (a future polled again).
+            return;
+        }
+        if let (Some(scope), Some(dispatch)) = (fresh_scope(&span), self.dispatch()) {
+            complete_entered(&span, &scope, &dispatch, &self.sink);
         }
     }
 

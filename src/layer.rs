@@ -31,7 +31,9 @@ use tracing_subscriber::Layer;
 use crate::completion::complete;
 use crate::events::EventLayer;
 use crate::keys::{COMPONENT, REQUEST_ID_KEY, SESSION_ID_KEY, USER_ID_KEY};
-use crate::scope::{fresh_scope, nearest_scope, replace_scope, OwnValues, Scope, ScopeExt};
+use crate::scope::{
+    fresh_scope, is_completed, nearest_scope, replace_scope, OwnValues, Scope, ScopeExt,
+};
 use crate::sink::Handle;
 
 /// The OpenTelemetry layer, restricted to spans.
@@ -174,11 +176,9 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // A span never entered, whose SDK span the OpenTelemetry layer starts and ends now:
         // completed first, or it would be exported without what tracekit adds.
-        if let (Some(span), Some(dispatch)) = (ctx.span(&id), self.dispatch()) {
-            if let Some(scope) = fresh_scope(&span) {
-                if scope.sdk.get().is_none() {
-                    complete(&span, &scope, &dispatch, &self.handle.sink);
-                }
+        if let Some(span) = ctx.span(&id).filter(|span| !is_completed(span)) {
+            if let (Some(scope), Some(dispatch)) = (fresh_scope(&span), self.dispatch()) {
+                complete(&span, &scope, &dispatch, &self.handle.sink);
             }
         }
         self.inner.on_close(id, ctx);
@@ -308,39 +308,30 @@ fn context_opened<S>(
     let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
         return;
     };
-    let mut own = Some(own);
-    let mut early = Vec::new();
-    {
-        // The span's scope is this thread's alone until it is entered or handed on: set in
-        // place.
+    let shared = {
         let mut ext = span.extensions_mut();
         let Some(slot) = ext.get_mut::<ScopeExt>() else {
             // The tracekit layer does not see the span (a per-layer filter).
             return;
         };
-        let own_ref = own.as_ref().expect("not taken yet");
-        if slot.0.sdk.get().is_some() {
+        if let Some(sdk) = slot.0.sdk.get() {
             // Completed already (another layer asked for its context, with what the span
             // inherits): its own values now.
-            early = context_attributes(own_ref);
+            sdk.cx.span().set_attributes(context_attributes(&own));
         }
+        slot.0.sdk.locate(location);
+        // The span's scope is this thread's alone until it is entered or handed on: set in
+        // place.
         if let Some(scope) = Arc::get_mut(&mut slot.0) {
-            scope.set_context(own.take().expect("not taken yet"));
+            scope.set_context(own);
+            return;
         }
-    }
-    let Some(scope) = fresh_scope(&span) else {
-        return;
+        Arc::clone(&slot.0)
     };
-    scope.sdk.locate(location);
-    if let Some(sdk) = scope.sdk.get().filter(|_| !early.is_empty()) {
-        sdk.cx.span().set_attributes(early);
-    }
-    if let Some(more) = own {
-        // Shared already: recorded as `span.record` records fields.
-        let parent = nearest_scope(span.parent());
-        let next = Arc::new(scope.successor(more, parent.as_ref()));
-        replace_scope(&span, &scope, next);
-    }
+    // Shared already: recorded as `span.record` records fields.
+    let parent = nearest_scope(span.parent());
+    let next = Arc::new(shared.successor(own, parent.as_ref()));
+    replace_scope(&span, &shared, next);
 }
 
 /// A request context's own values as its SDK span's attributes.

@@ -231,6 +231,17 @@ where
     Some(fresh)
 }
 
+/// True when `span`'s SDK span is completed (shared by all its scopes); false when the
+/// layer never saw it.
+pub(crate) fn is_completed<'a, R>(span: &SpanRef<'a, R>) -> bool
+where
+    R: LookupSpan<'a>,
+{
+    span.extensions()
+        .get::<ScopeExt>()
+        .is_some_and(|s| s.0.sdk.get().is_some())
+}
+
 /// The scope of `span` or, when the layer never saw it (a filter), of its nearest ancestor
 /// that has one.
 pub(crate) fn nearest_scope<'a, R>(mut span: Option<SpanRef<'a, R>>) -> Option<Arc<Scope>>
