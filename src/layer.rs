@@ -2,8 +2,8 @@
 //! included.
 //!
 //! It is two standard pieces and tracekit's own:
-//! - tracing-opentelemetry's `OpenTelemetryLayer`, which sees spans but not events: every span (a [`LogContext`](crate::LogContext) included) is an SDK span of
-//!   tracekit's tracer provider, with its sampler, limits and processors, and the standard
+//! - tracing-opentelemetry's `OpenTelemetryLayer`, which sees spans but not events: every span
+//!   (a [`LogContext`](crate::LogContext) included) is an SDK span of tracekit's tracer provider, with its sampler, limits and processors, and the standard
 //!   span APIs (`OpenTelemetrySpanExt`) work on it. Events are not copied into the spans as
 //!   span events: they are records in the files already;
 //! - the event layer (`events`), which writes every event as a record, with the request
